@@ -1,0 +1,347 @@
+//! Decode: a [`Chunk`] of NDJSON lines → an [`EventBatch`] (Arrow) holding only the
+//! fields the loaded rules reference.
+//!
+//! Stateless per chunk, so chunks may decode in parallel. Each projected field becomes a
+//! `List<Utf8View>` column: multi-valued fields are natural (Elasticsearch indexes arrays
+//! as multiple values of one field, and a document may spell a field both nested and
+//! dotted), and the strings are views into the chunk buffer itself when the JSON string
+//! has no escapes — zero-copy. Escaped strings are unescaped into one side buffer per
+//! batch. Numbers and booleans are kept as their JSON text, which is how Elasticsearch
+//! coerces them into keyword fields (`host.id: 12345` joins `"12345"`).
+//!
+//! Lines go through the byte-level [`precheck`] first: a line that cannot match any stage
+//! of any loaded rule is dropped before parsing. Lines that survive are validated strictly
+//! ([`json`]); a line Elasticsearch would refuse is reported with its line number and
+//! skipped, and the rest of the chunk is unaffected.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow::array::builder::make_view;
+use arrow::array::{ArrayRef, ListArray, RecordBatch, StringViewArray};
+use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use bytes::Bytes;
+
+use crate::source::Chunk;
+
+pub mod json;
+pub mod precheck;
+
+use json::{JsonError, PathSet, Scanner, ValueRef, ValueSink};
+use precheck::Precheck;
+
+/// Keyword fields ignore values longer than this many characters (ECS's `ignore_above`):
+/// Elasticsearch keeps them in `_source` but no query sees them.
+pub const KEYWORD_IGNORE_ABOVE: usize = 1024;
+
+/// The fields to extract, in column order.
+#[derive(Debug, Clone)]
+pub struct Projection {
+    fields: Vec<String>,
+    paths: PathSet,
+    ignore_above: Vec<Option<usize>>,
+    schema: SchemaRef,
+}
+
+impl Projection {
+    pub fn new(fields: Vec<String>) -> Self {
+        let paths = PathSet::new(&fields);
+        let ignore_above = fields.iter().map(|f| ecs_ignore_above(f)).collect();
+        let schema = Arc::new(Schema::new(
+            fields
+                .iter()
+                .map(|f| Field::new(f, DataType::List(Arc::new(Field::new("item", DataType::Utf8View, false))), true))
+                .collect::<Vec<_>>(),
+        ));
+        Projection { fields, paths, ignore_above, schema }
+    }
+
+    pub fn fields(&self) -> &[String] {
+        &self.fields
+    }
+
+    pub fn column(&self, field: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f == field)
+    }
+
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}
+
+/// ECS string fields that are not `keyword` (so have no `ignore_above`): `wildcard` and
+/// text fields. Everything else is treated as `keyword` with `ignore_above: 1024`.
+///
+/// This is a deliberately short list of the ECS fields Elastic's rules query; a field
+/// missing here is treated as a keyword, so an over-long value would be hidden.
+fn ecs_ignore_above(field: &str) -> Option<usize> {
+    const NOT_KEYWORD: &[&str] = &[
+        "message",
+        "error.message",
+        "error.stack_trace",
+        "url.full",
+        "url.original",
+        "registry.data.strings",
+        "powershell.file.script_block_text",
+        "file.Ext.header_bytes",
+    ];
+    if field.ends_with("command_line") || NOT_KEYWORD.contains(&field) {
+        None
+    } else {
+        Some(KEYWORD_IGNORE_ABOVE)
+    }
+}
+
+/// Decode → filter boundary: decoded rows of one chunk.
+#[derive(Debug, Clone)]
+pub struct EventBatch {
+    /// One `List<Utf8View>` column per projected field.
+    pub batch: RecordBatch,
+    /// The chunk the rows came from; string views point into it.
+    pub raw: Bytes,
+    /// Byte range of each row's line in `raw` (without the line end).
+    pub rows: Vec<Range<u32>>,
+    /// 1-based line number of each row in its source.
+    pub lines: Vec<u64>,
+    /// Source name.
+    pub origin: Arc<str>,
+}
+
+impl EventBatch {
+    pub fn num_rows(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The raw JSON of row `i` (a view of the chunk, no copy).
+    pub fn raw_row(&self, i: usize) -> Bytes {
+        let r = &self.rows[i];
+        self.raw.slice(r.start as usize..r.end as usize)
+    }
+}
+
+/// A line that Elasticsearch would refuse, or that lacks a usable timestamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataError {
+    pub origin: Arc<str>,
+    pub line: u64,
+    pub reason: String,
+}
+
+impl std::fmt::Display for DataError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.origin, self.line, self.reason)
+    }
+}
+
+/// What decoding one chunk produced.
+#[derive(Debug)]
+pub struct Decoded {
+    pub batch: EventBatch,
+    pub errors: Vec<DataError>,
+    /// Non-blank lines seen.
+    pub events: u64,
+    /// Lines dropped by the pre-check without parsing.
+    pub precheck_dropped: u64,
+}
+
+/// Per-thread decoder: owns the scanner and builders, reused between chunks.
+pub struct Decoder {
+    projection: Arc<Projection>,
+    precheck: Option<Arc<Precheck>>,
+    scanner: Scanner,
+    columns: Vec<ColumnBuilder>,
+}
+
+#[derive(Default)]
+struct ColumnBuilder {
+    views: Vec<u128>,
+    offsets: Vec<i32>,
+}
+
+struct RowSink<'a> {
+    columns: &'a mut [ColumnBuilder],
+    chunk: &'a [u8],
+    line_start: u32,
+    ignore_above: &'a [Option<usize>],
+}
+
+impl ValueSink for RowSink<'_> {
+    fn value(&mut self, column: u32, value: ValueRef, side: &[u8]) {
+        let (data, block, offset) = match value {
+            ValueRef::Line(a, b) => {
+                let (a, b) = (self.line_start + a, self.line_start + b);
+                (&self.chunk[a as usize..b as usize], 0u32, a)
+            }
+            ValueRef::Side(a, b) => (&side[a as usize..b as usize], 1u32, a),
+        };
+        if let Some(limit) = self.ignore_above[column as usize] {
+            if data.len() > limit && utf16_len(data) > limit {
+                return;
+            }
+        }
+        self.columns[column as usize].views.push(make_view(data, block, offset));
+    }
+}
+
+/// Length in UTF-16 code units, as Java (and so `ignore_above`) counts characters.
+fn utf16_len(s: &[u8]) -> usize {
+    std::str::from_utf8(s).map(|s| s.encode_utf16().count()).unwrap_or(s.len())
+}
+
+impl Decoder {
+    pub fn new(projection: Arc<Projection>, precheck: Option<Arc<Precheck>>) -> Self {
+        let n = projection.fields.len();
+        Decoder { projection, precheck, scanner: Scanner::new(), columns: (0..n).map(|_| ColumnBuilder::default()).collect() }
+    }
+
+    /// Decode all lines of `chunk`.
+    pub fn decode(&mut self, chunk: &Chunk) -> Decoded {
+        let bytes = &chunk.bytes[..];
+        self.scanner.side.clear();
+        for c in &mut self.columns {
+            c.views.clear();
+            c.offsets.clear();
+            c.offsets.push(0);
+        }
+        let mut rows = Vec::new();
+        let mut lines = Vec::new();
+        let mut errors = Vec::new();
+        let mut events = 0u64;
+        let mut dropped = 0u64;
+        let mut pos = 0usize;
+        let mut line_no = chunk.first_line;
+        while pos < bytes.len() {
+            let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i);
+            let mut start = pos;
+            let mut stop = end;
+            pos = end + 1;
+            let this_line = line_no;
+            line_no += 1;
+            if this_line == 1 && bytes[start..stop].starts_with(b"\xEF\xBB\xBF") {
+                start += 3;
+            }
+            if stop > start && bytes[stop - 1] == b'\r' {
+                stop -= 1;
+            }
+            let line = &bytes[start..stop];
+            if line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
+                continue;
+            }
+            events += 1;
+            if let Some(pc) = &self.precheck {
+                if !pc.may_match(line) {
+                    dropped += 1;
+                    continue;
+                }
+            }
+            let mut sink = RowSink {
+                columns: &mut self.columns,
+                chunk: bytes,
+                line_start: start as u32,
+                ignore_above: &self.projection.ignore_above,
+            };
+            match self.scanner.scan(line, &self.projection.paths, &mut sink) {
+                Ok(()) => {
+                    for c in &mut self.columns {
+                        c.offsets.push(c.views.len() as i32);
+                    }
+                    rows.push(start as u32..stop as u32);
+                    lines.push(this_line);
+                }
+                Err(e) => {
+                    for c in &mut self.columns {
+                        let keep = *c.offsets.last().unwrap_or(&0) as usize;
+                        c.views.truncate(keep);
+                    }
+                    errors.push(DataError { origin: chunk.origin.name.clone(), line: this_line, reason: describe(&e) });
+                }
+            }
+        }
+        let batch = self.finish_batch(&chunk.bytes, rows.len());
+        Decoded {
+            batch: EventBatch { batch, raw: chunk.bytes.clone(), rows, lines, origin: chunk.origin.name.clone() },
+            errors,
+            events,
+            precheck_dropped: dropped,
+        }
+    }
+
+    fn finish_batch(&mut self, chunk: &Bytes, num_rows: usize) -> RecordBatch {
+        let buffers: Arc<[Buffer]> =
+            Arc::from(vec![Buffer::from(chunk.clone()), Buffer::from(std::mem::take(&mut self.scanner.side))]);
+        let item = Arc::new(Field::new("item", DataType::Utf8View, false));
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
+        for c in &mut self.columns {
+            let views = ScalarBuffer::from(std::mem::take(&mut c.views));
+            // SAFETY: every view was made by `make_view` from a UTF-8 slice (the whole line
+            // was validated as UTF-8; side-buffer strings are produced by unescaping into
+            // UTF-8) lying inside buffer 0 (the chunk) or buffer 1 (the side buffer).
+            let values = unsafe { StringViewArray::new_unchecked(views, buffers.clone(), None) };
+            let offsets = OffsetBuffer::new(ScalarBuffer::from(std::mem::take(&mut c.offsets)));
+            let list = ListArray::new(item.clone(), offsets, Arc::new(values), None);
+            arrays.push(Arc::new(list));
+        }
+        let opts = arrow::array::RecordBatchOptions::new().with_row_count(Some(num_rows));
+        match RecordBatch::try_new_with_options(self.projection.schema(), arrays, &opts) {
+            Ok(b) => b,
+            // The schema and arrays are built together above; a mismatch is a bug.
+            Err(e) => panic!("internal error: decoded columns do not match the projection schema: {e}"),
+        }
+    }
+}
+
+fn describe(e: &JsonError) -> String {
+    format!("malformed event: {e}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Origin;
+    use arrow::array::{Array, AsArray};
+
+    fn chunk(s: &[u8]) -> Chunk {
+        Chunk { bytes: Bytes::copy_from_slice(s), origin: Origin::new("t"), first_line: 1 }
+    }
+
+    fn col_values(b: &EventBatch, col: usize, row: usize) -> Vec<String> {
+        let list = b.batch.column(col).as_list::<i32>();
+        let v = list.value(row);
+        let s = v.as_string_view();
+        (0..s.len()).map(|i| s.value(i).to_string()).collect()
+    }
+
+    #[test]
+    fn decodes_rows_and_reports_errors() {
+        let proj = Arc::new(Projection::new(vec!["process.name".into(), "host.id".into()]));
+        let mut d = Decoder::new(proj, None);
+        let input = b"\xEF\xBB\xBF{\"process\":{\"name\":\"bash\"},\"host.id\":7}\r\n\n{bad\n{\"process.name\":[\"a\",\"a very long value beyond twelve\"]}\n{\"process\":{\"name\":\"c\\u0075rl\"}}";
+        let out = d.decode(&chunk(input));
+        assert_eq!(out.events, 4);
+        assert_eq!(out.batch.num_rows(), 3);
+        assert_eq!(out.errors.len(), 1);
+        assert_eq!(out.errors[0].line, 3);
+        assert_eq!(out.batch.lines, vec![1, 4, 5]);
+        assert_eq!(col_values(&out.batch, 0, 0), vec!["bash"]);
+        assert_eq!(col_values(&out.batch, 1, 0), vec!["7"]);
+        assert_eq!(col_values(&out.batch, 0, 1), vec!["a", "a very long value beyond twelve"]);
+        assert_eq!(col_values(&out.batch, 1, 1), Vec::<String>::new());
+        assert_eq!(col_values(&out.batch, 0, 2), vec!["curl"]);
+        assert!(out.batch.raw_row(0).starts_with(b"{\"process\""));
+        // Decoder is reusable.
+        let again = d.decode(&chunk(b"{\"host\":{\"id\":\"h\"}}"));
+        assert_eq!(col_values(&again.batch, 1, 0), vec!["h"]);
+    }
+
+    #[test]
+    fn ignore_above_hides_long_keywords() {
+        let long = "x".repeat(1025);
+        let proj = Arc::new(Projection::new(vec!["process.name".into(), "process.command_line".into()]));
+        let mut d = Decoder::new(proj, None);
+        let line = format!("{{\"process\":{{\"name\":\"{long}\",\"command_line\":\"{long}\"}}}}");
+        let out = d.decode(&chunk(line.as_bytes()));
+        assert_eq!(col_values(&out.batch, 0, 0).len(), 0);
+        assert_eq!(col_values(&out.batch, 1, 0).len(), 1);
+    }
+}

@@ -1,0 +1,234 @@
+//! The "eBPF-style" early drop: a byte-level test that discards lines which cannot match
+//! any stage of any loaded rule, before any JSON parsing.
+//!
+//! From each stage predicate we derive a *necessary* condition over literals: a positive
+//! test of a field against literal strings (`==`, `:`, `like`, `in`) can only pass if one
+//! of those literals (for wildcard patterns: the longest literal run between wildcards)
+//! occurs in the raw line. `and` needs all of its parts, `or` needs one; anything under
+//! `not`, numeric comparisons and other tests need nothing.
+//!
+//! Why this is conservative:
+//! * Matching is ASCII case-insensitive, a superset of both the case-sensitive tests and
+//!   Lucene's case-insensitive ones (for an ASCII pattern, Lucene accepts only the ASCII
+//!   case variants). Literals with non-ASCII characters are not used.
+//! * A JSON string may spell characters as escapes. Literals containing `"`, `\` or
+//!   control characters (which JSON must escape) are not used, and any line containing
+//!   `\u` or `\/` (the only escapes that can produce other characters) is passed on.
+//!
+//! The check may let a non-matching line through, never drop a matching one; property
+//! tests in `tests` below and `tests/precheck.rs` try to break that.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use crate::filter::pattern::{GlobTok, Pattern};
+use crate::filter::predicate::{Predicate, ValueTest};
+use crate::rule::CompiledRule;
+
+/// A necessary condition over literal occurrences.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Need {
+    Nothing,
+    Literal(usize),
+    All(Vec<Need>),
+    AnyOf(Vec<Need>),
+}
+
+/// The compiled pre-check for a rule set.
+#[derive(Debug)]
+pub struct Precheck {
+    literals: Vec<Vec<u8>>,
+    searcher: Option<AhoCorasick>,
+    need: Need,
+}
+
+impl Precheck {
+    /// Derive the pre-check from every stage of every rule.
+    pub fn for_rules(rules: &[CompiledRule]) -> Self {
+        let preds: Vec<&Predicate> = rules.iter().flat_map(|r| r.stages.iter().map(|s| &s.predicate)).collect();
+        Self::for_predicates(&preds)
+    }
+
+    /// A line may pass if it may match any of `preds`.
+    pub fn for_predicates(preds: &[&Predicate]) -> Self {
+        let mut literals: Vec<Vec<u8>> = Vec::new();
+        let mut intern = |lit: &[u8]| -> usize {
+            let lower = lit.to_ascii_lowercase();
+            if let Some(i) = literals.iter().position(|l| *l == lower) {
+                return i;
+            }
+            literals.push(lower);
+            literals.len() - 1
+        };
+        let need = simplify(Need::AnyOf(preds.iter().map(|p| need_of(p, &mut intern)).collect()));
+        let searcher = if literals.is_empty() || need == Need::Nothing {
+            None
+        } else {
+            AhoCorasickBuilder::new().ascii_case_insensitive(true).match_kind(MatchKind::Standard).build(&literals).ok()
+        };
+        // If the searcher cannot be built, fall back to passing every line.
+        let need = if searcher.is_none() { Need::Nothing } else { need };
+        Precheck { literals, searcher, need }
+    }
+
+    /// True when every line passes (nothing to check).
+    pub fn is_trivial(&self) -> bool {
+        self.need == Need::Nothing
+    }
+
+    pub fn literals(&self) -> impl Iterator<Item = &[u8]> {
+        self.literals.iter().map(|l| &l[..])
+    }
+
+    /// May `line` match some stage? False only when it certainly cannot.
+    pub fn may_match(&self, line: &[u8]) -> bool {
+        let Some(ac) = &self.searcher else { return true };
+        if has_risky_escape(line) {
+            return true;
+        }
+        let n = self.literals.len();
+        let mut small = [0u64; 4];
+        let mut big: Vec<u64>;
+        let found: &mut [u64] = if n <= 256 {
+            &mut small
+        } else {
+            big = vec![0u64; n.div_ceil(64)];
+            &mut big
+        };
+        for m in ac.find_overlapping_iter(line) {
+            let i = m.pattern().as_usize();
+            found[i / 64] |= 1 << (i % 64);
+        }
+        eval(&self.need, found)
+    }
+}
+
+/// `\u` can spell any character and `\/` a slash: such lines are always passed on.
+fn has_risky_escape(line: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(p) = memchr::memchr(b'\\', &line[i..]) {
+        let at = i + p;
+        match line.get(at + 1) {
+            Some(b'u' | b'/') => return true,
+            // Skip the escaped character so `\\u` (an escaped backslash, then `u`) is not
+            // mistaken for an escape; being wrong here would only pass more lines.
+            _ => i = at + 2,
+        }
+        if i >= line.len() {
+            break;
+        }
+    }
+    false
+}
+
+fn eval(need: &Need, found: &[u64]) -> bool {
+    match need {
+        Need::Nothing => true,
+        Need::Literal(i) => found[i / 64] & (1 << (i % 64)) != 0,
+        Need::All(ns) => ns.iter().all(|n| eval(n, found)),
+        Need::AnyOf(ns) => ns.iter().any(|n| eval(n, found)),
+    }
+}
+
+/// A literal the raw line must contain verbatim (up to ASCII case) for `text` to be
+/// present: ASCII, non-empty, nothing JSON would escape.
+fn usable(text: &[u8]) -> bool {
+    !text.is_empty() && text.iter().all(|&b| b.is_ascii() && b >= 0x20 && b != b'"' && b != b'\\')
+}
+
+fn need_of(p: &Predicate, intern: &mut dyn FnMut(&[u8]) -> usize) -> Need {
+    match p {
+        Predicate::True | Predicate::Not(_) | Predicate::Exists { .. } => Need::Nothing,
+        // A predicate that never matches needs an impossible literal; "nothing matches"
+        // is represented as an empty AnyOf.
+        Predicate::False => Need::AnyOf(vec![]),
+        Predicate::And(ps) => simplify(Need::All(ps.iter().map(|p| need_of(p, intern)).collect())),
+        Predicate::Or(ps) => simplify(Need::AnyOf(ps.iter().map(|p| need_of(p, intern)).collect())),
+        Predicate::Leaf { test, .. } => match test {
+            ValueTest::AnyOf(pats) => simplify(Need::AnyOf(pats.iter().map(|p| pattern_need(p, intern)).collect())),
+            ValueTest::Number { .. } | ValueTest::Text { .. } => Need::Nothing,
+        },
+    }
+}
+
+fn pattern_need(p: &Pattern, intern: &mut dyn FnMut(&[u8]) -> usize) -> Need {
+    let lit: Vec<u8> = match p {
+        Pattern::Exact(l) | Pattern::ExactAsciiCi(l) => l.to_vec(),
+        Pattern::Prefix { lit, .. } | Pattern::Suffix { lit, .. } => lit.to_vec(),
+        Pattern::Contains(f) => f.needle().to_vec(),
+        Pattern::ContainsAsciiCi(l) => l.to_vec(),
+        Pattern::Any => return Need::Nothing,
+        Pattern::Glob { tokens, .. } => {
+            // Longest run of literal characters between wildcards.
+            let mut best = String::new();
+            let mut cur = String::new();
+            for t in tokens.iter().chain(std::iter::once(&GlobTok::Star)) {
+                match t {
+                    GlobTok::Char(c) => cur.push(*c),
+                    _ => {
+                        if usable(cur.as_bytes()) && cur.len() > best.len() {
+                            best = cur.clone();
+                        }
+                        cur.clear();
+                    }
+                }
+            }
+            best.into_bytes()
+        }
+    };
+    if usable(&lit) {
+        Need::Literal(intern(&lit))
+    } else {
+        Need::Nothing
+    }
+}
+
+fn simplify(n: Need) -> Need {
+    match n {
+        Need::All(ns) => {
+            let ns: Vec<Need> = ns.into_iter().map(simplify).filter(|n| *n != Need::Nothing).collect();
+            match ns.len() {
+                0 => Need::Nothing,
+                1 => ns.into_iter().next().unwrap_or(Need::Nothing),
+                _ => Need::All(ns),
+            }
+        }
+        Need::AnyOf(ns) => {
+            let ns: Vec<Need> = ns.into_iter().map(simplify).collect();
+            if ns.iter().any(|n| *n == Need::Nothing) {
+                return Need::Nothing;
+            }
+            if ns.len() == 1 {
+                return ns.into_iter().next().unwrap_or(Need::Nothing);
+            }
+            Need::AnyOf(ns)
+        }
+        n => n,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rule::RuleSet;
+
+    #[test]
+    fn seed_rule_precheck() {
+        let set = RuleSet::embedded_default().unwrap();
+        let pc = &set.precheck;
+        assert!(!pc.is_trivial());
+        let exec = br#"{"event":{"category":["process"],"type":["start"],"action":"exec"},"host":{"os":{"type":"macos"}},"process":{"name":"bash","parent":{"name":"installer"}}}"#;
+        assert!(pc.may_match(exec));
+        let file = br#"{"event":{"category":["file"],"type":["change"]},"host":{"os":{"type":"macos"}},"process":{"name":"mds"}}"#;
+        assert!(!pc.may_match(file));
+        let escaped = br#"{"event":{"category":["file"]},"process":{"name":"\u0063url"}}"#;
+        assert!(pc.may_match(escaped));
+    }
+
+    #[test]
+    fn escapes_are_detected() {
+        assert!(has_risky_escape(br#""a\u0041""#));
+        assert!(has_risky_escape(br#""a\/b""#));
+        assert!(!has_risky_escape(br#""a\\u""#));
+        assert!(!has_risky_escape(br#""a\"b""#));
+    }
+}

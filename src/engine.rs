@@ -1,0 +1,485 @@
+//! The engine: decode → filter → sequence for a rule set, sans-IO.
+//!
+//! [`Engine::push`] takes one [`Chunk`] and returns the detections it completed;
+//! [`Engine::finish`] flushes at end of input. The stages are also usable separately:
+//! [`Engine::decode_and_filter`] is stateless (it may run on worker threads) and
+//! [`Engine::sequence`] is the ordered, stateful part.
+
+use std::sync::Arc;
+
+use arrow::array::ListArray;
+use arrow::buffer::BooleanBuffer;
+use bytes::Bytes;
+
+use crate::decode::{DataError, Decoder, EventBatch};
+use crate::filter::predicate::{list_columns, row_values};
+use crate::rule::{RuleSet, RuleShape};
+use crate::sequence::{Candidate, Detection, EventRef, Key, Ordinal, SequenceStats, Sequencer};
+use crate::source::{Chunk, Origin};
+
+/// Tuning of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// How long (event time) candidates wait for earlier events to arrive.
+    pub lateness_ms: i64,
+    /// Maximum pending sequences per rule; beyond it the oldest is evicted.
+    pub pending_cap: usize,
+    /// Use the byte-level pre-check (off only for testing that it changes nothing).
+    pub precheck: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions { lateness_ms: 5_000, pending_cap: 1_000_000, precheck: true }
+    }
+}
+
+/// Counters of a run.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    /// Non-blank lines.
+    pub events: u64,
+    pub bytes: u64,
+    /// Lines refused (bad JSON, duplicate keys, no usable timestamp for a matching event).
+    pub malformed: u64,
+    pub precheck_dropped: u64,
+    /// Stage matches, flattened per rule then stage.
+    pub candidates: Vec<u64>,
+    pub detections: u64,
+    pub sequence: SequenceStats,
+}
+
+/// Filter → sequence boundary: the candidates of one batch, per rule, in row order.
+#[derive(Debug, Default)]
+pub struct Candidates {
+    pub per_rule: Vec<Vec<Candidate>>,
+    /// Stage match counts, flattened per rule then stage.
+    pub stage_matches: Vec<u64>,
+    pub errors: Vec<DataError>,
+}
+
+/// What [`Engine::decode_and_filter`] produced for one chunk.
+#[derive(Debug, Default)]
+pub struct Filtered {
+    pub candidates: Candidates,
+    pub errors: Vec<DataError>,
+    pub events: u64,
+    pub bytes: u64,
+    pub precheck_dropped: u64,
+}
+
+pub struct Engine {
+    rules: Arc<RuleSet>,
+    decoder: Decoder,
+    sequencers: Vec<Sequencer>,
+    stats: Stats,
+    errors: Vec<DataError>,
+    next_arrival: u64,
+}
+
+impl Engine {
+    pub fn new(rules: Arc<RuleSet>, options: EngineOptions) -> Self {
+        let precheck = if options.precheck { Some(rules.precheck.clone()) } else { None };
+        let decoder = Decoder::new(rules.projection.clone(), precheck);
+        let sequencers = rules
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Sequencer::new(i, r, options.lateness_ms, options.pending_cap))
+            .collect();
+        let n_stages = rules.rules.iter().map(|r| r.stages.len()).sum();
+        Engine {
+            rules,
+            decoder,
+            sequencers,
+            stats: Stats { candidates: vec![0; n_stages], ..Stats::default() },
+            errors: Vec::new(),
+            next_arrival: 0,
+        }
+    }
+
+    pub fn rules(&self) -> &Arc<RuleSet> {
+        &self.rules
+    }
+
+    /// Decode, filter and sequence one chunk.
+    pub fn push(&mut self, chunk: &Chunk) -> Vec<Detection> {
+        let filtered = decode_and_filter(&self.rules, &mut self.decoder, chunk);
+        self.sequence(filtered)
+    }
+
+    /// The ordered part: feed one chunk's candidates (chunks in input order).
+    pub fn sequence(&mut self, f: Filtered) -> Vec<Detection> {
+        self.stats.events += f.events;
+        self.stats.bytes += f.bytes;
+        self.stats.precheck_dropped += f.precheck_dropped;
+        self.stats.malformed += (f.errors.len() + f.candidates.errors.len()) as u64;
+        for (a, b) in self.stats.candidates.iter_mut().zip(&f.candidates.stage_matches) {
+            *a += b;
+        }
+        self.errors.extend(f.errors);
+        self.errors.extend(f.candidates.errors);
+        let mut out = Vec::new();
+        // Arrival numbers are assigned here, in input order, so they do not depend on
+        // which thread decoded the chunk or how the input was cut.
+        let base = self.next_arrival;
+        self.next_arrival += f.events;
+        for (rule, cands) in f.candidates.per_rule.into_iter().enumerate() {
+            for mut c in cands {
+                c.ordinal.arrival += base;
+                self.sequencers[rule].push(c, &mut out);
+            }
+        }
+        self.stats.detections += out.len() as u64;
+        out
+    }
+
+    /// End of input: flush every reorder buffer.
+    pub fn finish(&mut self) -> Vec<Detection> {
+        let mut out = Vec::new();
+        for s in &mut self.sequencers {
+            s.flush(&mut out);
+        }
+        self.stats.detections += out.len() as u64;
+        out
+    }
+
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats.clone();
+        let mut seq = SequenceStats::default();
+        for q in &self.sequencers {
+            let t = q.stats();
+            seq.late += t.late;
+            seq.evicted += t.evicted;
+            seq.expired += t.expired;
+            seq.maxspan_rejected += t.maxspan_rejected;
+            seq.pending += t.pending;
+        }
+        s.sequence = seq;
+        s
+    }
+
+    /// Data errors seen so far (taken: the engine forgets them).
+    pub fn take_errors(&mut self) -> Vec<DataError> {
+        std::mem::take(&mut self.errors)
+    }
+
+    /// A decoder for another thread.
+    pub fn new_decoder(rules: &RuleSet, options: &EngineOptions) -> Decoder {
+        let precheck = if options.precheck { Some(rules.precheck.clone()) } else { None };
+        Decoder::new(rules.projection.clone(), precheck)
+    }
+}
+
+/// The stateless part: decode a chunk and evaluate every stage of every rule.
+/// Candidate arrival numbers are relative to the chunk (row order of non-blank lines);
+/// [`Engine::sequence`] rebases them.
+pub fn decode_and_filter(rules: &RuleSet, decoder: &mut Decoder, chunk: &Chunk) -> Filtered {
+    let decoded = decoder.decode(chunk);
+    let batch = &decoded.batch;
+    let candidates = filter_batch(rules, batch, chunk);
+    Filtered {
+        candidates,
+        errors: decoded.errors,
+        events: decoded.events,
+        bytes: chunk.bytes.len() as u64,
+        precheck_dropped: decoded.precheck_dropped,
+    }
+}
+
+/// Evaluate all stage predicates over a decoded batch and collect candidates.
+pub fn filter_batch(rules: &RuleSet, batch: &EventBatch, chunk: &Chunk) -> Candidates {
+    let n = batch.num_rows();
+    let cols = list_columns(&batch.batch);
+    let mut out = Candidates {
+        per_rule: (0..rules.rules.len()).map(|_| Vec::new()).collect(),
+        stage_matches: Vec::new(),
+        errors: Vec::new(),
+    };
+    if n == 0 {
+        out.stage_matches = vec![0; rules.rules.iter().map(|r| r.stages.len()).sum()];
+        return out;
+    }
+    // Arrival index of each row within the chunk: its position among non-blank lines.
+    let arrival = row_arrivals(batch, chunk);
+    let masks: Vec<Vec<BooleanBuffer>> = rules
+        .rules
+        .iter()
+        .map(|r| r.stages.iter().map(|s| s.predicate.evaluate(&cols, n)).collect())
+        .collect();
+    for m in masks.iter().flatten() {
+        out.stage_matches.push(m.count_set_bits() as u64);
+    }
+    // Rows with bad timestamps are reported once, even if several rules want them.
+    let mut bad_rows: Vec<usize> = Vec::new();
+    let mut events: Vec<Option<Arc<EventRef>>> = vec![None; 0];
+    events.resize(n, None);
+    for (ri, rule) in rules.rules.iter().enumerate() {
+        let stage_masks = &masks[ri];
+        let any = stage_masks.iter().skip(1).fold(stage_masks[0].clone(), |a, b| &a | b);
+        if any.count_set_bits() == 0 {
+            continue;
+        }
+        let ts_col = cols[rule.timestamp_column];
+        for row in any.set_indices() {
+            let ts = match single_timestamp(ts_col, row) {
+                Ok(t) => t,
+                Err(reason) => {
+                    if !bad_rows.contains(&row) {
+                        bad_rows.push(row);
+                        out.errors.push(DataError { origin: batch.origin.clone(), line: batch.lines[row], reason });
+                    }
+                    continue;
+                }
+            };
+            let tiebreaker = rule.tiebreaker_column.and_then(|c| {
+                let mut it = row_values(cols[c], row);
+                let v = it.next()?.parse::<i64>().ok();
+                if it.next().is_some() {
+                    None
+                } else {
+                    v
+                }
+            });
+            let event = events[row]
+                .get_or_insert_with(|| {
+                    Arc::new(EventRef {
+                        raw: batch.raw_row(row),
+                        origin: batch.origin.clone(),
+                        line: batch.lines[row],
+                        timestamp_ms: ts,
+                        stage: 0,
+                        event_id: row_values(cols[rules.event_id_column], row).next().map(str::to_string),
+                    })
+                })
+                .clone();
+            let event = if event.timestamp_ms == ts { event } else { Arc::new(EventRef { timestamp_ms: ts, ..(*event).clone() }) };
+            let mut stage_keys = Vec::new();
+            for (si, stage) in rule.stages.iter().enumerate() {
+                if !stage_masks[si].value(row) {
+                    continue;
+                }
+                let keys = if rule.shape == RuleShape::Event { vec![Key::default()] } else { expand_keys(&cols, row, &stage.keys) };
+                if !keys.is_empty() {
+                    stage_keys.push((si, keys));
+                }
+            }
+            if stage_keys.is_empty() {
+                continue;
+            }
+            out.per_rule[ri].push(Candidate {
+                ordinal: Ordinal { timestamp_ms: ts, tiebreaker, arrival: arrival[row] },
+                event,
+                stage_keys,
+            });
+        }
+    }
+    out
+}
+
+/// Position of each row among the chunk's non-blank lines.
+fn row_arrivals(batch: &EventBatch, chunk: &Chunk) -> Vec<u64> {
+    // Non-blank lines before each row = (line - first_line) - blank lines before it.
+    let raw: &Bytes = &chunk.bytes;
+    let mut out = Vec::with_capacity(batch.num_rows());
+    let mut line = chunk.first_line;
+    let mut nonblank = 0u64;
+    let mut pos = 0usize;
+    for &row_line in &batch.lines {
+        while line < row_line {
+            let end = memchr::memchr(b'\n', &raw[pos..]).map_or(raw.len(), |i| pos + i);
+            if !raw[pos..end].iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) && !(line == 1 && is_bom_only(&raw[pos..end])) {
+                nonblank += 1;
+            }
+            pos = (end + 1).min(raw.len());
+            line += 1;
+        }
+        out.push(nonblank);
+    }
+    out
+}
+
+fn is_bom_only(l: &[u8]) -> bool {
+    l.strip_prefix(b"\xEF\xBB\xBF").is_some_and(|r| r.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')))
+}
+
+/// Join keys of a row for a stage: the cartesian product of each key field's values
+/// (duplicates collapse, as Elasticsearch's terms do). A missing non-optional key
+/// excludes the row from the stage; a missing optional key is the null key.
+fn expand_keys(cols: &[&ListArray], row: usize, keys: &[crate::rule::KeySpec]) -> Vec<Key> {
+    let mut acc: Vec<Vec<Option<Box<str>>>> = vec![Vec::with_capacity(keys.len())];
+    for k in keys {
+        let mut vals: Vec<&str> = row_values(cols[k.column], row).collect();
+        vals.sort_unstable();
+        vals.dedup();
+        if vals.is_empty() {
+            if !k.optional {
+                return Vec::new();
+            }
+            for a in &mut acc {
+                a.push(None);
+            }
+            continue;
+        }
+        let mut next = Vec::with_capacity(acc.len() * vals.len());
+        for a in &acc {
+            for v in &vals {
+                let mut t = a.clone();
+                t.push(Some((*v).into()));
+                next.push(t);
+            }
+        }
+        acc = next;
+    }
+    acc.into_iter().map(Vec::into_boxed_slice).collect()
+}
+
+/// The event time of a row: exactly one value, RFC 3339 or epoch milliseconds.
+fn single_timestamp(col: &ListArray, row: usize) -> Result<i64, String> {
+    let mut it = row_values(col, row);
+    let Some(v) = it.next() else {
+        return Err("event has no @timestamp".to_string());
+    };
+    if it.next().is_some() {
+        return Err("event has more than one @timestamp value".to_string());
+    }
+    parse_timestamp(v).ok_or_else(|| format!("unparseable @timestamp {v:?}"))
+}
+
+/// Parse `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±hh:mm)` (any number of fraction digits,
+/// truncated to milliseconds as Elasticsearch's `date` type keeps) or an integer number of
+/// epoch milliseconds.
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if !b.is_empty() && b.iter().enumerate().all(|(i, c)| c.is_ascii_digit() || (i == 0 && *c == b'-' && b.len() > 1)) {
+        return s.parse::<i64>().ok();
+    }
+    if b.len() < 20 {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = b.get(r)?;
+        if !t.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(t).ok()?.parse().ok()
+    };
+    if b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b't') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 59 {
+        return None;
+    }
+    let mut i = 19;
+    let mut millis = 0i64;
+    if b[i] == b'.' {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        for k in 0..3 {
+            millis = millis * 10 + if start + k < i { (b[start + k] - b'0') as i64 } else { 0 };
+        }
+    }
+    let offset_min = match b.get(i) {
+        Some(b'Z' | b'z') if i + 1 == b.len() => 0,
+        Some(sign @ (b'+' | b'-')) if i + 6 == b.len() && b[i + 3] == b':' => {
+            let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let m = oh * 60 + om;
+            if *sign == b'+' {
+                m
+            } else {
+                -m
+            }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(y, mo, d);
+    let secs = days * 86_400 + h * 3600 + mi * 60 + se - offset_min * 60;
+    Some(secs * 1000 + millis)
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        _ => 28,
+    }
+}
+
+/// Days since 1970-01-01 (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Run a whole in-memory input through the engine, cut at the given byte offsets (each
+/// moved to the next line end). For tests, benches and tools.
+pub fn replay_slices(rules: Arc<RuleSet>, options: EngineOptions, data: &[u8], cuts: &[usize]) -> (Vec<Detection>, Stats) {
+    let mut engine = Engine::new(rules, options);
+    let mut out = Vec::new();
+    for chunk in crate::source::file::chunks_at(data, cuts, &Origin::new("memory")) {
+        out.extend(engine.push(&chunk));
+    }
+    out.extend(engine.finish());
+    (out, engine.stats())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_timestamp("1970-01-01T00:00:01.9999999Z"), Some(1999));
+        assert_eq!(parse_timestamp("1970-01-01T01:00:00+01:00"), Some(0));
+        assert_eq!(parse_timestamp("2023-09-22T09:20:47.526181Z"), Some(1_695_374_447_526));
+        assert_eq!(parse_timestamp("1695374447526"), Some(1_695_374_447_526));
+        assert_eq!(parse_timestamp("2023-02-29T00:00:00Z"), None);
+        assert_eq!(parse_timestamp("2023-09-22 09:20:47Z"), None);
+        assert_eq!(parse_timestamp("2023-09-22T09:20:47."), None);
+        assert_eq!(parse_timestamp("2023-09-22T09:20:47"), None);
+        assert_eq!(parse_timestamp("yesterday"), None);
+    }
+
+    fn line(ts: &str, cat: &str, action: &str, name: &str, parent: &str, eid: &str, peid: &str, id: &str) -> String {
+        format!(
+            r#"{{"@timestamp":"{ts}","event":{{"category":["{cat}"],"type":["start"],"action":"{action}","id":"{id}"}},"host":{{"id":"H1","os":{{"type":"macos"}}}},"process":{{"name":"{name}","entity_id":"{eid}","parent":{{"name":"{parent}","entity_id":"{peid}"}}}}}}"#
+        )
+    }
+
+    fn run(input: &str, lateness: i64) -> Vec<Vec<String>> {
+        let rules = Arc::new(RuleSet::embedded_default().unwrap());
+        let (d, _) = replay_slices(rules, EngineOptions { lateness_ms: lateness, ..Default::default() }, input.as_bytes(), &[]);
+        d.into_iter().map(|d| d.events.into_iter().map(|e| e.event_id.unwrap_or_default()).collect()).collect()
+    }
+
+    #[test]
+    fn seed_rule_basics() {
+        let exec = line("2026-01-01T00:00:00.000Z", "process", "exec", "bash", "installer", "E1", "P0", "a");
+        let curl = line("2026-01-01T00:00:15.000Z", "network", "connection_attempted", "curl", "bash", "E2", "E1", "b");
+        let late_curl = line("2026-01-01T00:00:15.001Z", "network", "connection_attempted", "curl", "bash", "E3", "E1", "c");
+        assert_eq!(run(&format!("{exec}\n{curl}\n"), 5000), vec![vec!["a", "b"]]);
+        assert_eq!(run(&format!("{exec}\n{late_curl}\n"), 5000), Vec::<Vec<String>>::new());
+        // Out of order arrival is sorted by time within the lateness.
+        assert_eq!(run(&format!("{curl}\n{exec}\n"), 5000), vec![vec!["a", "b"]]);
+        // The pending sequence is consumed by the first curl.
+        let curl2 = line("2026-01-01T00:00:01.000Z", "network", "connection_attempted", "curl", "bash", "E2", "E1", "d");
+        assert_eq!(run(&format!("{exec}\n{curl2}\n{curl}\n"), 5000), vec![vec!["a", "d"]]);
+    }
+}

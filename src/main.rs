@@ -1,0 +1,316 @@
+//! The `seqhound` command line.
+
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use seqhound::decode::DataError;
+use seqhound::engine::{EngineOptions, Stats};
+use seqhound::generate::{generate, GenerateConfig};
+use seqhound::pipeline::{replay_files, ReplaySink};
+use seqhound::rule::{RuleErrorKind, RuleSet};
+use seqhound::sequence::Detection;
+use seqhound::sink::alert::{build_alerts, AlertContext, SourceEvent};
+use seqhound::sink::compact::compact_line;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(name = "seqhound", version, about = "Streaming Elastic EQL detections for Vector pipelines")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a stream with attacks in it, replay it and print the alerts.
+    Demo {
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[arg(long, default_value_t = 50)]
+        hosts: usize,
+        #[arg(long, default_value_t = 200_000)]
+        events: u64,
+    },
+    /// Run rules over recorded NDJSON (plain, .gz, .zst; `-` = stdin) and print alerts.
+    Replay {
+        /// Rule files or folders (default: the embedded seed rule).
+        #[arg(long = "rules")]
+        rules: Vec<PathBuf>,
+        /// Where alerts go (`-` = stdout).
+        #[arg(long, default_value = "-")]
+        alerts: String,
+        #[arg(long, value_enum, default_value_t = Format::Elastic)]
+        format: Format,
+        /// How long events wait for earlier ones (e.g. 5s, 500ms).
+        #[arg(long, default_value = "5s", value_parser = parse_duration_ms)]
+        lateness: i64,
+        /// Maximum pending sequences per rule.
+        #[arg(long, default_value_t = 1_000_000)]
+        state_cap: usize,
+        /// Decode threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Disable the byte-level pre-check (for diagnosis; results are identical).
+        #[arg(long)]
+        no_precheck: bool,
+        /// Inputs (default: stdin).
+        inputs: Vec<String>,
+    },
+    /// Write a deterministic, realistic macOS Elastic Defend event stream.
+    Generate {
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 100)]
+        hosts: usize,
+        #[arg(long, default_value_t = 100_000)]
+        events: u64,
+        /// Output file (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check rule files: one line per file, then a summary.
+    Validate {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    /// Elastic Security alert documents, one JSON object per line.
+    Elastic,
+    /// One line per detection, for people.
+    Compact,
+}
+
+fn parse_duration_ms(s: &str) -> std::result::Result<i64, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: i64 = n.parse().map_err(|_| format!("invalid duration {s:?} (e.g. 5s, 500ms)"))?;
+    let f = match unit {
+        "ms" => 1,
+        "s" | "" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err(format!("invalid duration unit in {s:?} (ms, s, m, h)")),
+    };
+    Ok(n * f)
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("seqhound: {e:#}");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Generate { seed, hosts, events, out } => {
+            let cfg = GenerateConfig { seed, hosts, events };
+            let stats = match out {
+                Some(p) => {
+                    let f = std::fs::File::create(&p).with_context(|| format!("creating {}", p.display()))?;
+                    generate(&cfg, BufWriter::with_capacity(1 << 20, f))?
+                }
+                None => generate(&cfg, BufWriter::with_capacity(1 << 20, io::stdout().lock()))?,
+            };
+            eprintln!("generated {} events, {} bytes", stats.events, stats.bytes);
+            Ok(0)
+        }
+        Command::Validate { paths } => validate(&paths),
+        Command::Replay { rules, alerts, format, lateness, state_cap, threads, no_precheck, inputs } => {
+            let set = load_rules(&rules)?;
+            let options = EngineOptions { lateness_ms: lateness, pending_cap: state_cap, precheck: !no_precheck };
+            let inputs = if inputs.is_empty() { vec!["-".to_string()] } else { inputs };
+            let out: Box<dyn Write> = if alerts == "-" {
+                Box::new(BufWriter::new(io::stdout().lock()))
+            } else {
+                Box::new(BufWriter::new(
+                    std::fs::File::create(&alerts).with_context(|| format!("creating {alerts}"))?,
+                ))
+            };
+            let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            replay(set, options, &inputs, threads, out, format)?;
+            Ok(0)
+        }
+        Command::Demo { seed, hosts, events } => {
+            let dir = std::env::temp_dir().join(format!("seqhound-demo-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            let path = dir.join("demo.ndjson");
+            eprintln!("generating {events} events from {hosts} hosts (seed {seed}) into {}", path.display());
+            let f = std::fs::File::create(&path)?;
+            generate(&GenerateConfig { seed, hosts, events }, BufWriter::with_capacity(1 << 20, f))?;
+            let set = Arc::new(RuleSet::embedded_default()?);
+            eprintln!("replaying with rule: {}", set.rules[0].meta.name);
+            let out = Box::new(BufWriter::new(io::stdout().lock()));
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let res = replay(set, EngineOptions::default(), &[path.display().to_string()], threads, out, Format::Compact);
+            let _ = std::fs::remove_dir_all(&dir);
+            res?;
+            Ok(0)
+        }
+    }
+}
+
+fn load_rules(paths: &[PathBuf]) -> Result<Arc<RuleSet>> {
+    if paths.is_empty() {
+        return Ok(Arc::new(RuleSet::embedded_default()?));
+    }
+    let (set, errors) = RuleSet::load(paths)?;
+    for e in &errors {
+        eprintln!("{}", e.render());
+    }
+    if set.rules.is_empty() {
+        bail!("no rule could be loaded");
+    }
+    if !errors.is_empty() {
+        eprintln!("warning: {} rule file(s) skipped, {} loaded", errors.len(), set.rules.len());
+    }
+    Ok(Arc::new(set))
+}
+
+fn validate(paths: &[PathBuf]) -> Result<i32> {
+    let files = seqhound::rule::rule_files(paths)?;
+    let mut reg = seqhound::rule::compile::ColumnRegistry::default();
+    let (mut ok, mut unsupported, mut errors) = (0, 0, 0);
+    let mut out = io::stdout().lock();
+    for f in &files {
+        let path = f.display().to_string();
+        let text = match std::fs::read_to_string(f) {
+            Ok(t) => t,
+            Err(e) => {
+                errors += 1;
+                writeln!(out, "error {path}:1:1: {e}")?;
+                continue;
+            }
+        };
+        match seqhound::rule::load_rule_text(&path, &text, &mut reg) {
+            Ok(_) => {
+                ok += 1;
+                writeln!(out, "ok {path}")?;
+            }
+            Err(e) => {
+                match e.kind {
+                    RuleErrorKind::Unsupported => unsupported += 1,
+                    RuleErrorKind::Invalid => errors += 1,
+                }
+                writeln!(out, "{}", e.render())?;
+            }
+        }
+    }
+    writeln!(out, "{} rules: {ok} ok, {unsupported} unsupported, {errors} errors", files.len())?;
+    Ok(if errors > 0 { 1 } else { 0 })
+}
+
+struct AlertWriter {
+    out: Box<dyn Write>,
+    format: Format,
+    ctx: AlertContext,
+    progress: Option<indicatif::ProgressBar>,
+    errors_shown: u64,
+}
+
+impl ReplaySink for AlertWriter {
+    fn detection(&mut self, rules: &RuleSet, d: Detection) -> io::Result<()> {
+        let rule = &rules.rules[d.rule];
+        let events: Vec<SourceEvent> = d.events.iter().map(|e| SourceEvent { raw: &e.raw, stage: e.stage }).collect();
+        match self.format {
+            Format::Compact => {
+                writeln!(self.out, "{}", compact_line(&rule.meta, &events))?;
+            }
+            Format::Elastic => {
+                let is_sequence = rule.shape == seqhound::rule::RuleShape::Sequence;
+                match build_alerts(&rule.meta, is_sequence, &events, &self.ctx, chrono::Utc::now()) {
+                    Ok(docs) => {
+                        for doc in docs {
+                            serde_json::to_writer(&mut self.out, &doc)?;
+                            self.out.write_all(b"\n")?;
+                        }
+                    }
+                    Err(e) => eprintln!("warning: could not build alert for rule {}: {e}", rule.meta.name),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn progress(&mut self, bytes: u64, _events: u64) {
+        if let Some(p) = &self.progress {
+            p.set_position(bytes);
+        }
+    }
+
+    fn data_error(&mut self, e: &DataError) {
+        // Report the first few in full; the summary counts them all.
+        if self.errors_shown < 20 {
+            eprintln!("skipped {e}");
+        } else if self.errors_shown == 20 {
+            eprintln!("(further malformed lines are counted, not shown)");
+        }
+        self.errors_shown += 1;
+    }
+}
+
+fn replay(set: Arc<RuleSet>, options: EngineOptions, inputs: &[String], threads: usize, out: Box<dyn Write>, format: Format) -> Result<Stats> {
+    let progress = if io::stderr().is_terminal() {
+        let total: u64 = inputs.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {bytes_per_sec} {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(bar)
+    } else {
+        None
+    };
+    let execution = format!("{:032x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    let mut sink = AlertWriter { out, format, ctx: AlertContext::new(execution), progress, errors_shown: 0 };
+    let started = Instant::now();
+    let stats = replay_files(set.clone(), options, inputs, threads, &mut sink)?;
+    sink.out.flush()?;
+    if let Some(p) = &sink.progress {
+        p.finish_and_clear();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!("{}", summary(&set, &stats, secs));
+    Ok(stats)
+}
+
+fn summary(set: &RuleSet, s: &Stats, secs: f64) -> String {
+    let mut out = format!(
+        "events: {}  bytes: {}  malformed: {}  precheck-dropped: {}  detections: {}\n",
+        s.events, s.bytes, s.malformed, s.precheck_dropped, s.detections
+    );
+    let mut i = 0;
+    for r in &set.rules {
+        let per: Vec<String> = r.stages.iter().map(|_| {
+            let c = s.candidates.get(i).copied().unwrap_or(0);
+            i += 1;
+            c.to_string()
+        }).collect();
+        if set.rules.len() <= 10 {
+            out.push_str(&format!("candidates per stage [{}]: {}\n", r.meta.name, per.join(" / ")));
+        }
+    }
+    out.push_str(&format!(
+        "late: {}  evicted: {}  maxspan-rejected: {}  pending at end: {}\n",
+        s.sequence.late, s.sequence.evicted, s.sequence.maxspan_rejected, s.sequence.pending
+    ));
+    let eps = if secs > 0.0 { s.events as f64 / secs } else { 0.0 };
+    let mbps = if secs > 0.0 { s.bytes as f64 / secs / 1e6 } else { 0.0 };
+    out.push_str(&format!("elapsed: {secs:.3}s  {eps:.0} events/s  {mbps:.1} MB/s"));
+    out
+}

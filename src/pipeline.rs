@@ -1,0 +1,125 @@
+//! Threads and bounded channels: the only place where stages meet concurrency.
+//!
+//! ```text
+//!  reader ──chunks──► decode+filter workers (N) ──filtered──► sequencer (1, in order) ──► sink
+//! ```
+//!
+//! Chunks are numbered as they are read; the sequencer re-establishes that order before
+//! feeding the stateful stage, so detections do not depend on thread timing. All channels
+//! are bounded: a slow sink slows the reader instead of growing memory.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::thread;
+
+use crossbeam_channel::bounded;
+
+use crate::engine::{decode_and_filter, Engine, EngineOptions, Filtered, Stats};
+use crate::rule::RuleSet;
+use crate::sequence::Detection;
+use crate::source::file::{open, LineChunker};
+use crate::source::Origin;
+
+/// What the caller does with detections and progress.
+pub trait ReplaySink {
+    /// Called in order for every detection.
+    ///
+    /// # Errors
+    /// An error stops the replay (e.g. the alert output is closed).
+    fn detection(&mut self, rules: &RuleSet, d: Detection) -> std::io::Result<()>;
+    /// Called after each chunk with the running totals.
+    fn progress(&mut self, _bytes: u64, _events: u64) {}
+    /// Data errors (malformed lines), reported as they are found.
+    fn data_error(&mut self, _e: &crate::decode::DataError) {}
+}
+
+/// Replay files (`-` = stdin) through the engine with `threads` decode workers.
+///
+/// # Errors
+/// I/O errors of the inputs or of the sink.
+pub fn replay_files(
+    rules: Arc<RuleSet>,
+    options: EngineOptions,
+    inputs: &[String],
+    threads: usize,
+    sink: &mut dyn ReplaySink,
+) -> crate::Result<Stats> {
+    let threads = threads.max(1);
+    let (chunk_tx, chunk_rx) = bounded::<(u64, crate::source::Chunk)>(threads * 4);
+    let (out_tx, out_rx) = bounded::<(u64, Filtered)>(threads * 4);
+    let mut engine = Engine::new(rules.clone(), options.clone());
+
+    thread::scope(|scope| -> crate::Result<Stats> {
+        let inputs = inputs.to_vec();
+        let reader = scope.spawn(move || -> std::io::Result<()> {
+            let mut seq = 0u64;
+            for path in inputs {
+                let r = open(&path)?;
+                let mut chunker = LineChunker::new(r, Origin::new(&path));
+                while let Some(chunk) = chunker.next_chunk()? {
+                    if chunk_tx.send((seq, chunk)).is_err() {
+                        return Ok(());
+                    }
+                    seq += 1;
+                }
+            }
+            Ok(())
+        });
+        for _ in 0..threads {
+            let rx = chunk_rx.clone();
+            let tx = out_tx.clone();
+            let rules = rules.clone();
+            let options = options.clone();
+            scope.spawn(move || {
+                let mut decoder = Engine::new_decoder(&rules, &options);
+                for (seq, chunk) in rx {
+                    let f = decode_and_filter(&rules, &mut decoder, &chunk);
+                    if tx.send((seq, f)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(chunk_rx);
+        drop(out_tx);
+
+        let mut waiting: BTreeMap<u64, Filtered> = BTreeMap::new();
+        let mut next = 0u64;
+        let mut sink_error: Option<std::io::Error> = None;
+        for (seq, f) in &out_rx {
+            waiting.insert(seq, f);
+            while let Some(f) = waiting.remove(&next) {
+                next += 1;
+                if sink_error.is_some() {
+                    continue;
+                }
+                let dets = engine.sequence(f);
+                for e in engine.take_errors() {
+                    sink.data_error(&e);
+                }
+                for d in dets {
+                    if let Err(e) = sink.detection(&rules, d) {
+                        sink_error = Some(e);
+                        break;
+                    }
+                }
+                let st = engine.stats();
+                sink.progress(st.bytes, st.events);
+            }
+            if sink_error.is_some() {
+                // Stop reading: dropping the receiver ends the workers and the reader.
+                break;
+            }
+        }
+        drop(out_rx);
+        let read_result = reader.join().map_err(|_| crate::Error::Internal("reader thread panicked".into()))?;
+        if let Some(e) = sink_error {
+            return Err(crate::Error::Io(e));
+        }
+        read_result?;
+        for d in engine.finish() {
+            sink.detection(&rules, d)?;
+        }
+        Ok(engine.stats())
+    })
+}

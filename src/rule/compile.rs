@@ -1,0 +1,347 @@
+//! Compiler: checked AST → [`CompiledRule`] (column projection, vectorized stage
+//! predicates, join keys, maxspan).
+//!
+//! Anything the engine cannot execute with Elasticsearch's exact semantics is refused with
+//! an "unsupported" error naming the construct — never approximated silently.
+
+use super::ast::*;
+use super::meta::RuleMeta;
+use super::QueryError;
+use crate::filter::pattern::Pattern;
+use crate::filter::predicate::{NumOp, Predicate, ValueTest};
+
+/// How a rule produces detections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleShape {
+    /// One detection per matching event.
+    Event,
+    /// An EQL sequence.
+    Sequence,
+}
+
+/// A join key field of a stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySpec {
+    pub path: String,
+    pub column: usize,
+    /// `?field`: a null key is a valid key.
+    pub optional: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct CompiledStage {
+    /// Category test and condition together.
+    pub predicate: Predicate,
+    /// Header keys followed by the stage's own keys.
+    pub keys: Vec<KeySpec>,
+}
+
+/// A rule ready to run: read-only and shared between threads.
+#[derive(Debug, Clone)]
+pub struct CompiledRule {
+    pub meta: RuleMeta,
+    pub shape: RuleShape,
+    pub stages: Vec<CompiledStage>,
+    /// Number of sequence-level (`sequence by`) keys at the front of every stage's keys.
+    pub header_keys: usize,
+    pub maxspan_ms: Option<i64>,
+    /// Column of the event time field.
+    pub timestamp_column: usize,
+    /// Column of the tie-breaker field.
+    pub tiebreaker_column: Option<usize>,
+}
+
+/// Assigns columns to field paths, shared by all rules of a set so they decode once.
+#[derive(Debug, Default, Clone)]
+pub struct ColumnRegistry {
+    fields: Vec<String>,
+}
+
+impl ColumnRegistry {
+    pub fn column(&mut self, path: &str) -> usize {
+        if let Some(i) = self.fields.iter().position(|f| f == path) {
+            return i;
+        }
+        self.fields.push(path.to_string());
+        self.fields.len() - 1
+    }
+    pub fn into_fields(self) -> Vec<String> {
+        self.fields
+    }
+    pub fn fields(&self) -> &[String] {
+        &self.fields
+    }
+}
+
+/// Why a rule cannot run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CompileError {
+    /// Valid EQL the engine does not execute yet.
+    Unsupported { what: String, span: Span },
+    /// Invalid EQL.
+    Invalid(QueryError),
+}
+
+fn unsupported<T>(what: impl Into<String>, span: Span) -> Result<T, CompileError> {
+    Err(CompileError::Unsupported { what: what.into(), span })
+}
+
+fn invalid<T>(msg: impl Into<String>, span: Span) -> Result<T, CompileError> {
+    Err(CompileError::Invalid(QueryError::new(msg, span)))
+}
+
+/// Compile a checked query of a rule.
+pub fn compile(meta: RuleMeta, q: &Query, reg: &mut ColumnRegistry) -> Result<CompiledRule, CompileError> {
+    if let Some(p) = q.pipes.first() {
+        return unsupported("pipes (| head, | tail) in detection rules", p.span);
+    }
+    let category_field = meta.event_category_override.clone().unwrap_or_else(|| "event.category".to_string());
+    let timestamp_column = reg.column(meta.timestamp_field.as_deref().unwrap_or("@timestamp"));
+    // Elasticsearch orders equal timestamps by the rule's tiebreaker; without one, seqhound
+    // uses Endpoint's per-agent `event.sequence`, then arrival order.
+    let tiebreaker_column = Some(reg.column(meta.tiebreaker_field.as_deref().unwrap_or("event.sequence")));
+    reg.column("event.id");
+    let mut cx = Cx { reg, category_field };
+    match &q.body {
+        QueryBody::Event(e) => {
+            let predicate = cx.event_query(e)?;
+            Ok(CompiledRule {
+                meta,
+                shape: RuleShape::Event,
+                stages: vec![CompiledStage { predicate, keys: vec![] }],
+                header_keys: 0,
+                maxspan_ms: None,
+                timestamp_column,
+                tiebreaker_column,
+            })
+        }
+        QueryBody::Sample(s) => unsupported("sample queries", s.span),
+        QueryBody::Sequence(s) => {
+            if let Some(u) = &s.until {
+                return unsupported("until clauses in sequences", u.span);
+            }
+            if let Some(st) = s.stages.iter().find(|st| st.missing) {
+                return unsupported("missing event stages ![...]", st.span);
+            }
+            let header: Vec<KeySpec> = s.by.iter().map(|k| cx.key(k)).collect::<Result<_, _>>()?;
+            let mut stages = Vec::new();
+            for st in &s.stages {
+                let predicate = cx.event_query(&st.query)?;
+                let mut keys = header.clone();
+                for k in &st.by {
+                    keys.push(cx.key(k)?);
+                }
+                for _ in 0..st.runs.unwrap_or(1) {
+                    stages.push(CompiledStage { predicate: predicate.clone(), keys: keys.clone() });
+                }
+            }
+            Ok(CompiledRule {
+                meta,
+                shape: RuleShape::Sequence,
+                stages,
+                header_keys: header.len(),
+                maxspan_ms: s.maxspan.map(|m| m.millis),
+                timestamp_column,
+                tiebreaker_column,
+            })
+        }
+    }
+}
+
+struct Cx<'a> {
+    reg: &'a mut ColumnRegistry,
+    category_field: String,
+}
+
+enum Operand<'a> {
+    Field(&'a FieldRef),
+    Lit(&'a Literal),
+    Other,
+}
+
+fn operand(e: &Expr) -> Operand<'_> {
+    match &e.kind {
+        ExprKind::Field(f) => Operand::Field(f),
+        ExprKind::Literal(l) => Operand::Lit(l),
+        _ => Operand::Other,
+    }
+}
+
+fn flip(op: CompareOp) -> CompareOp {
+    match op {
+        CompareOp::Lt => CompareOp::Gt,
+        CompareOp::LtEq => CompareOp::GtEq,
+        CompareOp::Gt => CompareOp::Lt,
+        CompareOp::GtEq => CompareOp::LtEq,
+        o => o,
+    }
+}
+
+fn num_op(op: CompareOp) -> NumOp {
+    match op {
+        CompareOp::Eq | CompareOp::NotEq => NumOp::Eq,
+        CompareOp::Lt => NumOp::Lt,
+        CompareOp::LtEq => NumOp::LtEq,
+        CompareOp::Gt => NumOp::Gt,
+        CompareOp::GtEq => NumOp::GtEq,
+    }
+}
+
+impl Cx<'_> {
+    fn event_query(&mut self, e: &EventQuery) -> Result<Predicate, CompileError> {
+        let cond = self.cond(&e.condition)?;
+        Ok(match &e.category {
+            Category::Any => cond,
+            Category::Named(c) => {
+                let column = self.reg.column(&self.category_field.clone());
+                let cat = Predicate::Leaf { column, test: ValueTest::AnyOf(vec![Pattern::equals(c, false)]) };
+                and(vec![cat, cond])
+            }
+        })
+    }
+
+    fn key(&mut self, e: &Expr) -> Result<KeySpec, CompileError> {
+        match &e.kind {
+            ExprKind::Field(f) => Ok(KeySpec { path: f.path.clone(), column: self.reg.column(&f.path), optional: f.optional }),
+            _ => unsupported("join keys that are not plain fields", e.span),
+        }
+    }
+
+    fn cond(&mut self, e: &Expr) -> Result<Predicate, CompileError> {
+        match &e.kind {
+            ExprKind::Literal(Literal::Boolean(true)) => Ok(Predicate::True),
+            ExprKind::Literal(Literal::Boolean(false)) => Ok(Predicate::False),
+            ExprKind::Literal(l) => invalid(format!("condition must be a boolean, found {l}"), e.span),
+            ExprKind::And(a, b) => Ok(and(vec![self.cond(a)?, self.cond(b)?])),
+            ExprKind::Or(a, b) => Ok(or(vec![self.cond(a)?, self.cond(b)?])),
+            ExprKind::Not(a) => Ok(not(self.cond(a)?)),
+            ExprKind::Compare { op, left, right } => self.compare(*op, left, right, e.span),
+            ExprKind::Match { op, value, patterns } => {
+                let ExprKind::Field(f) = &value.kind else {
+                    return unsupported(format!("the {op} operator on something other than a field"), value.span);
+                };
+                let ci = op.case_insensitive();
+                let mut pats = Vec::new();
+                for p in patterns {
+                    let ExprKind::Literal(Literal::String(s)) = &p.kind else {
+                        return invalid(format!("the {op} operator takes string patterns"), p.span);
+                    };
+                    match op {
+                        MatchOp::Colon | MatchOp::Like | MatchOp::LikeInsensitive => pats.push(Pattern::wildcard(s, ci)),
+                        MatchOp::Regex | MatchOp::RegexInsensitive => {
+                            return unsupported(format!("the {op} operator"), e.span)
+                        }
+                    }
+                }
+                let column = self.reg.column(&f.path);
+                Ok(Predicate::Leaf { column, test: ValueTest::AnyOf(pats) })
+            }
+            ExprKind::In { value, list, negated, insensitive } => {
+                let ExprKind::Field(f) = &value.kind else {
+                    return unsupported("in on something other than a field", value.span);
+                };
+                let column = self.reg.column(&f.path);
+                let mut strings = Vec::new();
+                let mut others = Vec::new();
+                for x in list {
+                    match &x.kind {
+                        ExprKind::Literal(Literal::String(s)) => strings.push(Pattern::equals(s, *insensitive)),
+                        ExprKind::Literal(Literal::Boolean(b)) => strings.push(Pattern::equals(&b.to_string(), false)),
+                        ExprKind::Literal(Literal::Integer(n)) => {
+                            others.push(Predicate::Leaf { column, test: ValueTest::Number { op: NumOp::Eq, rhs: *n as f64 } })
+                        }
+                        ExprKind::Literal(Literal::Float(n)) => {
+                            others.push(Predicate::Leaf { column, test: ValueTest::Number { op: NumOp::Eq, rhs: *n } })
+                        }
+                        ExprKind::Literal(Literal::Null) => others.push(not(Predicate::Exists { column })),
+                        _ => return unsupported("in lists with non-constant values", x.span),
+                    }
+                }
+                if !strings.is_empty() {
+                    others.push(Predicate::Leaf { column, test: ValueTest::AnyOf(strings) });
+                }
+                let p = or(others);
+                Ok(if *negated { not(p) } else { p })
+            }
+            ExprKind::Field(_) => unsupported("a bare field used as a condition", e.span),
+            ExprKind::Call { name, .. } => unsupported(format!("the function {name}"), e.span),
+            ExprKind::Arith { .. } | ExprKind::Negate(_) => unsupported("arithmetic", e.span),
+        }
+    }
+
+    fn compare(&mut self, op: CompareOp, left: &Expr, right: &Expr, span: Span) -> Result<Predicate, CompileError> {
+        let (f, lit, op) = match (operand(left), operand(right)) {
+            (Operand::Field(f), Operand::Lit(l)) => (f, l, op),
+            (Operand::Lit(l), Operand::Field(f)) => (f, l, flip(op)),
+            (Operand::Field(_), Operand::Field(_)) => {
+                return invalid("comparing two fields is not supported by Elasticsearch EQL", span)
+            }
+            _ => return unsupported("comparisons of computed values", span),
+        };
+        let column = self.reg.column(&f.path);
+        let leaf = match lit {
+            Literal::Null => {
+                return match op {
+                    CompareOp::Eq => Ok(not(Predicate::Exists { column })),
+                    CompareOp::NotEq => Ok(Predicate::Exists { column }),
+                    _ => invalid(format!("{op} cannot compare with null"), span),
+                }
+            }
+            Literal::String(s) => match op {
+                CompareOp::Eq | CompareOp::NotEq => ValueTest::AnyOf(vec![Pattern::equals(s, false)]),
+                _ => ValueTest::Text { op: num_op(op), rhs: s.as_bytes().into() },
+            },
+            Literal::Boolean(b) => match op {
+                CompareOp::Eq | CompareOp::NotEq => ValueTest::AnyOf(vec![Pattern::equals(&b.to_string(), false)]),
+                _ => return invalid(format!("{op} cannot compare booleans"), span),
+            },
+            Literal::Integer(n) => ValueTest::Number { op: num_op(op), rhs: *n as f64 },
+            Literal::Float(x) => ValueTest::Number { op: num_op(op), rhs: *x },
+        };
+        let p = Predicate::Leaf { column, test: leaf };
+        Ok(if op == CompareOp::NotEq { not(p) } else { p })
+    }
+}
+
+fn and(ps: Vec<Predicate>) -> Predicate {
+    let mut out = Vec::new();
+    for p in ps {
+        match p {
+            Predicate::True => {}
+            Predicate::False => return Predicate::False,
+            Predicate::And(inner) => out.extend(inner),
+            p => out.push(p),
+        }
+    }
+    match out.len() {
+        0 => Predicate::True,
+        1 => out.pop().unwrap_or(Predicate::True),
+        _ => Predicate::And(out),
+    }
+}
+
+fn or(ps: Vec<Predicate>) -> Predicate {
+    let mut out = Vec::new();
+    for p in ps {
+        match p {
+            Predicate::False => {}
+            Predicate::True => return Predicate::True,
+            Predicate::Or(inner) => out.extend(inner),
+            p => out.push(p),
+        }
+    }
+    match out.len() {
+        0 => Predicate::False,
+        1 => out.pop().unwrap_or(Predicate::False),
+        _ => Predicate::Or(out),
+    }
+}
+
+fn not(p: Predicate) -> Predicate {
+    match p {
+        Predicate::True => Predicate::False,
+        Predicate::False => Predicate::True,
+        Predicate::Not(inner) => *inner,
+        p => Predicate::Not(Box::new(p)),
+    }
+}

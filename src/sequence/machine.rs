@@ -1,0 +1,242 @@
+//! Elasticsearch's EQL sequence state machine, streaming.
+//!
+//! ```text
+//!             event matches stage 0            event matches stage k (0<k<n-1)
+//!   (none) ───────────────────────────► P0[key] ────────────────────────────► Pk[key] ─┐
+//!              newer start replaces          takes P(k-1)[key] if it is strictly       │
+//!              the older pending             earlier and within maxspan of its start   │
+//!                                                                                      │
+//!                                 event matches the last stage n-1 ◄───────────────────┘
+//!                                 ─► Detection (P(n-2)[key] consumed)
+//! ```
+//!
+//! Per rule and join key, each stage holds at most one pending sequence: Elasticsearch's
+//! `SequenceGroup.trimBefore` takes the latest pending sequence strictly before the event
+//! and discards every older one, which in time order is "the newest replaces the older".
+//! A pending sequence taken by a later stage is consumed even when maxspan then rejects
+//! it (`SequenceMatcher.match`). An event is applied to its stages from the last to the
+//! first, so it can complete or advance a sequence and start a new one in the same step,
+//! but never advance a sequence it started itself.
+//!
+//! maxspan is measured from the first event and is inclusive: rejected only when
+//! `t_n − t_1 > maxspan` (milliseconds).
+//!
+//! Memory: a pending sequence whose maxspan has passed in its partition is dropped
+//! (counted as expired); beyond the state cap the oldest pending sequence is evicted
+//! (counted).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use super::order::{Entry, Partition, Pushed};
+use super::{Candidate, Detection, EventRef, Key, Ordinal, SequenceStats};
+use crate::rule::{CompiledRule, RuleShape};
+
+#[derive(Debug)]
+struct Pending {
+    events: Vec<Arc<EventRef>>,
+    start_ts: i64,
+    last: Ordinal,
+    id: u64,
+}
+
+/// The sequence stage of one rule.
+#[derive(Debug)]
+pub struct Sequencer {
+    rule: usize,
+    shape: RuleShape,
+    stages: usize,
+    header: usize,
+    maxspan_ms: Option<i64>,
+    lateness_ms: i64,
+    cap: usize,
+    /// Keyed by header-key tuple; a BTreeMap so the end-of-input flush is deterministic.
+    partitions: BTreeMap<Key, Partition>,
+    /// `pending[s]`: sequences whose last matched stage is `s` (for `s < stages − 1`).
+    pending: Vec<HashMap<Key, Pending>>,
+    /// Creation/advance order of pending sequences: (id, stage, key); stale entries are
+    /// skipped lazily.
+    order: VecDeque<(u64, usize, Key)>,
+    next_id: u64,
+    pending_count: usize,
+    stats: SequenceStats,
+}
+
+impl Sequencer {
+    pub fn new(rule_index: usize, rule: &CompiledRule, lateness_ms: i64, cap: usize) -> Self {
+        let stages = rule.stages.len();
+        Sequencer {
+            rule: rule_index,
+            shape: rule.shape,
+            stages,
+            header: rule.header_keys,
+            maxspan_ms: rule.maxspan_ms,
+            lateness_ms: lateness_ms.max(0),
+            cap: cap.max(1),
+            partitions: BTreeMap::new(),
+            pending: (0..stages.saturating_sub(1)).map(|_| HashMap::new()).collect(),
+            order: VecDeque::new(),
+            next_id: 0,
+            pending_count: 0,
+            stats: SequenceStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> SequenceStats {
+        let mut s = self.stats.clone();
+        s.pending = self.pending_count as u64;
+        s
+    }
+
+    /// Number of candidates waiting in reorder buffers.
+    pub fn buffered(&self) -> usize {
+        self.partitions.values().map(Partition::len).sum()
+    }
+
+    /// Feed one candidate (in arrival order); completed detections go to `out`.
+    pub fn push(&mut self, c: Candidate, out: &mut Vec<Detection>) {
+        if self.shape == RuleShape::Event {
+            out.push(Detection { rule: self.rule, events: vec![(*c.event).clone()], join_keys: vec![] });
+            return;
+        }
+        // Split the candidate's (stage, key) pairs by partition (header-key tuple).
+        let mut by_part: Vec<(Key, Vec<(usize, Key)>)> = Vec::new();
+        for (stage, keys) in c.stage_keys {
+            for key in keys {
+                let head: Key = key[..self.header].into();
+                match by_part.iter_mut().find(|(h, _)| *h == head) {
+                    Some((_, v)) => v.push((stage, key)),
+                    None => by_part.push((head, vec![(stage, key)])),
+                }
+            }
+        }
+        for (head, stage_keys) in by_part {
+            let entry = Entry { event: c.event.clone(), stage_keys };
+            let part = self.partitions.entry(head.clone()).or_default();
+            match part.push(c.ordinal, entry) {
+                Pushed::Late(entry) => {
+                    self.stats.late += 1;
+                    self.apply(c.ordinal, entry, out);
+                }
+                Pushed::Buffered => {
+                    while let Some((o, e)) = self.partitions.get_mut(&head).and_then(|p| p.pop_ready(self.lateness_ms)) {
+                        self.apply(o, e, out);
+                    }
+                }
+            }
+        }
+        self.sweep();
+    }
+
+    /// End of input: release every buffered candidate, in event-time order.
+    pub fn flush(&mut self, out: &mut Vec<Detection>) {
+        let mut all: Vec<(Ordinal, Entry)> = Vec::new();
+        for p in self.partitions.values_mut() {
+            all.extend(p.drain());
+        }
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        for (o, e) in all {
+            self.apply(o, e, out);
+        }
+        self.sweep();
+    }
+
+    /// Run the transitions for one released event.
+    fn apply(&mut self, ordinal: Ordinal, mut entry: Entry, out: &mut Vec<Detection>) {
+        entry.stage_keys.sort_by(|a, b| b.0.cmp(&a.0));
+        let last_stage = self.stages - 1;
+        for (stage, key) in entry.stage_keys {
+            if stage == 0 {
+                self.start(ordinal, &entry.event, key);
+                continue;
+            }
+            let prev = &mut self.pending[stage - 1];
+            // Only a sequence strictly before this event can take it (a late event may
+            // find a pending sequence that started after it: leave that one alone).
+            let Some(p) = prev.get(&key) else { continue };
+            if p.last >= ordinal {
+                continue;
+            }
+            let Some(mut p) = prev.remove(&key) else { continue };
+            self.pending_count -= 1;
+            if self.maxspan_ms.is_some_and(|m| ordinal.timestamp_ms - p.start_ts > m) {
+                self.stats.maxspan_rejected += 1;
+                continue;
+            }
+            p.events.push(entry.event.clone());
+            p.last = ordinal;
+            if stage == last_stage {
+                out.push(Detection {
+                    rule: self.rule,
+                    events: p.events.iter().map(|e| EventRef { stage: 0, ..(**e).clone() }).enumerate().map(|(i, mut e)| {
+                        e.stage = i;
+                        e
+                    }).collect(),
+                    join_keys: key.iter().map(|k| k.as_deref().map(str::to_string)).collect(),
+                });
+            } else {
+                self.insert(stage, key, p);
+            }
+        }
+    }
+
+    fn start(&mut self, ordinal: Ordinal, event: &Arc<EventRef>, key: Key) {
+        if let Some(existing) = self.pending[0].get(&key) {
+            // A late event does not replace a newer pending start.
+            if existing.last > ordinal {
+                return;
+            }
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let p = Pending { events: vec![event.clone()], start_ts: ordinal.timestamp_ms, last: ordinal, id };
+        self.insert(0, key, p);
+    }
+
+    fn insert(&mut self, stage: usize, key: Key, mut p: Pending) {
+        p.id = self.next_id;
+        self.next_id += 1;
+        self.order.push_back((p.id, stage, key.clone()));
+        if self.pending[stage].insert(key, p).is_none() {
+            self.pending_count += 1;
+        }
+        while self.pending_count > self.cap {
+            let Some((id, st, k)) = self.order.pop_front() else { break };
+            if self.pending[st].get(&k).is_some_and(|p| p.id == id) {
+                self.pending[st].remove(&k);
+                self.pending_count -= 1;
+                self.stats.evicted += 1;
+            }
+        }
+    }
+
+    /// Drop stale order entries and pending sequences whose maxspan has passed in their
+    /// partition, from the front of the order queue.
+    fn sweep(&mut self) {
+        while let Some((id, st, k)) = self.order.front() {
+            let Some(p) = self.pending[*st].get(k) else {
+                self.order.pop_front();
+                continue;
+            };
+            if p.id != *id {
+                self.order.pop_front();
+                continue;
+            }
+            let expired = match self.maxspan_ms {
+                Some(m) => {
+                    let head: &[Option<Box<str>>] = &k[..self.header];
+                    self.partitions.get(head).and_then(Partition::released_ts).is_some_and(|t| t - p.start_ts > m)
+                }
+                None => false,
+            };
+            if !expired {
+                break;
+            }
+            let (_, st, k) = self.order.pop_front().unwrap_or((0, 0, Box::new([])));
+            if self.pending[st].remove(&k).is_some() {
+                self.pending_count -= 1;
+                self.stats.expired += 1;
+            }
+        }
+    }
+}

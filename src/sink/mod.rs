@@ -1,0 +1,7 @@
+//! Sinks: what seqhound does with a detection once the sequence stage reports it.
+//!
+//! * [`alert`] turns a detection into Elastic Security alert documents.
+//! * [`compact`] renders a detection as one line for people.
+
+pub mod alert;
+pub mod compact;

@@ -1,0 +1,151 @@
+//! File and stdin sources: plain, `.gz` or `.zst` files, or `-` for stdin, cut into
+//! [`Chunk`]s of whole lines.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+
+use bytes::{Bytes, BytesMut};
+
+use super::{Chunk, Origin};
+
+/// Target chunk size. Large enough to amortize per-chunk work, small enough to stay in
+/// cache-friendly batches and to bound memory per in-flight chunk.
+pub const CHUNK_BYTES: usize = 256 * 1024;
+
+/// Open `path` (`-` = stdin), decompressing by extension.
+pub fn open(path: &str) -> io::Result<Box<dyn Read + Send>> {
+    if path == "-" {
+        return Ok(Box::new(io::stdin()));
+    }
+    let f = File::open(Path::new(path)).map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))?;
+    let r = BufReader::with_capacity(1 << 20, f);
+    if path.ends_with(".gz") {
+        Ok(Box::new(flate2::read::MultiGzDecoder::new(r)))
+    } else if path.ends_with(".zst") || path.ends_with(".zstd") {
+        Ok(Box::new(zstd::stream::read::Decoder::with_buffer(r)?))
+    } else {
+        Ok(Box::new(r))
+    }
+}
+
+/// Cuts a byte stream into chunks that end on line boundaries. A line longer than the
+/// chunk size makes its chunk larger: lines are never split.
+pub struct LineChunker<R> {
+    reader: R,
+    origin: Origin,
+    buf: BytesMut,
+    next_line: u64,
+    eof: bool,
+    chunk_bytes: usize,
+}
+
+impl<R: Read> LineChunker<R> {
+    pub fn new(reader: R, origin: Origin) -> Self {
+        Self::with_chunk_size(reader, origin, CHUNK_BYTES)
+    }
+
+    pub fn with_chunk_size(reader: R, origin: Origin, chunk_bytes: usize) -> Self {
+        LineChunker { reader, origin, buf: BytesMut::new(), next_line: 1, eof: false, chunk_bytes: chunk_bytes.max(1) }
+    }
+
+    /// The next chunk, or `None` at end of input.
+    pub fn next_chunk(&mut self) -> io::Result<Option<Chunk>> {
+        loop {
+            if self.buf.len() >= self.chunk_bytes || self.eof {
+                // Cut after the last newline in the buffer.
+                let cut = match memchr::memrchr(b'\n', &self.buf) {
+                    Some(i) => i + 1,
+                    None if self.eof => self.buf.len(),
+                    None => 0, // one long line: read more
+                };
+                if cut > 0 {
+                    let bytes: Bytes = self.buf.split_to(cut).freeze();
+                    let first_line = self.next_line;
+                    self.next_line += memchr::memchr_iter(b'\n', &bytes).count() as u64;
+                    if !bytes.ends_with(b"\n") {
+                        self.next_line += 1;
+                    }
+                    return Ok(Some(Chunk { bytes, origin: self.origin.clone(), first_line }));
+                }
+                if self.eof {
+                    return Ok(None);
+                }
+            }
+            let want = self.chunk_bytes.max(64 * 1024);
+            let old = self.buf.len();
+            self.buf.resize(old + want, 0);
+            let n = loop {
+                match self.reader.read(&mut self.buf[old..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        self.buf.truncate(old);
+                        return Err(e);
+                    }
+                }
+            };
+            self.buf.truncate(old + n);
+            if n == 0 {
+                self.eof = true;
+            }
+        }
+    }
+}
+
+/// Cut an in-memory buffer into chunks at (about) the given byte offsets, each moved
+/// forward to the next line boundary. For tests and tools.
+pub fn chunks_at(data: &[u8], cuts: &[usize], origin: &Origin) -> Vec<Chunk> {
+    let bytes = Bytes::copy_from_slice(data);
+    let mut out = Vec::new();
+    let mut start = 0usize;
+    let mut line = 1u64;
+    let mut points: Vec<usize> = cuts.iter().copied().filter(|&c| c < data.len()).collect();
+    points.sort_unstable();
+    points.push(data.len());
+    for p in points {
+        if p < start {
+            continue;
+        }
+        let end = if p >= data.len() {
+            data.len()
+        } else {
+            match memchr::memchr(b'\n', &data[p..]) {
+                Some(i) => p + i + 1,
+                None => data.len(),
+            }
+        };
+        if end <= start {
+            continue;
+        }
+        let b = bytes.slice(start..end);
+        let lines = memchr::memchr_iter(b'\n', &b).count() as u64;
+        out.push(Chunk { bytes: b, origin: origin.clone(), first_line: line });
+        line += lines;
+        start = end;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_end_on_lines() {
+        let data = b"aa\nbbbb\ncc\n\nlong-line-here\nz";
+        let mut c = LineChunker::with_chunk_size(&data[..], Origin::new("t"), 4);
+        let mut all = Vec::new();
+        let mut lines = Vec::new();
+        while let Some(ch) = c.next_chunk().unwrap() {
+            assert!(ch.bytes.ends_with(b"\n") || ch.bytes.ends_with(b"z"));
+            lines.push(ch.first_line);
+            all.extend_from_slice(&ch.bytes);
+        }
+        assert_eq!(all, data);
+        assert_eq!(lines[0], 1);
+        let cs = chunks_at(data, &[1, 5, 9], &Origin::new("t"));
+        assert_eq!(cs.iter().map(|c| c.first_line).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+        assert_eq!(cs.iter().flat_map(|c| c.bytes.to_vec()).collect::<Vec<_>>(), data);
+    }
+}
