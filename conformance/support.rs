@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use seqhound::engine::{replay_slices, EngineOptions, Stats};
@@ -28,6 +28,8 @@ pub fn options(precheck: bool) -> EngineOptions {
 pub struct EngineRun {
     /// Detections as `event.id` lists, in the engine's output order.
     pub sequences: Vec<Vec<String>>,
+    /// The first join key (the `sequence by` key, `host.id`) of each detection.
+    pub partitions: Vec<Option<String>>,
     pub stats: Stats,
 }
 
@@ -38,7 +40,8 @@ pub fn run_engine(rules: &Arc<RuleSet>, options: EngineOptions, data: &[u8], cut
         check_shape(detection);
     }
     let sequences = detections.iter().map(event_ids).collect();
-    EngineRun { sequences, stats }
+    let partitions = detections.iter().map(|d| d.join_keys.first().cloned().flatten()).collect();
+    EngineRun { sequences, partitions, stats }
 }
 
 /// The `event.id`s of a detection's events; an event without one is named by its line
@@ -63,8 +66,14 @@ fn check_shape(detection: &Detection) {
 }
 
 /// Asserts the engine found exactly the reference's sequences, first as multisets (with
-/// the missed and extra ones listed), then in the same order.
-pub fn assert_same_sequences(label: &str, engine: &[Vec<String>], reference: &[Vec<String>]) {
+/// the missed and extra ones listed), then in the same order within each partition.
+///
+/// Order across partitions is not compared: the engine keeps one watermark per
+/// `sequence by` key (`host.id`), so a detection on one host may be released before an
+/// earlier one on a host whose later events have not arrived yet. Within a partition the
+/// order must be Elasticsearch's: by the last event.
+pub fn assert_same_sequences(label: &str, run: &EngineRun, reference: &[Vec<String>]) {
+    let engine = &run.sequences;
     let (missed, extra) = multiset_difference(engine, reference);
     if !missed.is_empty() || !extra.is_empty() {
         panic!(
@@ -77,14 +86,35 @@ pub fn assert_same_sequences(label: &str, engine: &[Vec<String>], reference: &[V
             &extra[..extra.len().min(10)],
         );
     }
-    if let Some(at) = engine.iter().zip(reference).position(|(e, r)| e != r) {
-        let from = at.saturating_sub(2);
-        let to = (at + 3).min(engine.len());
-        panic!(
-            "{label}: same sequences, different order from index {at}: engine {:?}, reference {:?}",
-            &engine[from..to],
-            &reference[from..to],
-        );
+    // Give each reference sequence the partition the engine reported for it.
+    let mut partition_of: BTreeMap<&Vec<String>, VecDeque<&Option<String>>> = BTreeMap::new();
+    for (sequence, partition) in engine.iter().zip(&run.partitions) {
+        partition_of.entry(sequence).or_default().push_back(partition);
+    }
+    // Per partition: (engine order, reference order).
+    type Orders<'a> = (Vec<&'a Vec<String>>, Vec<&'a Vec<String>>);
+    let mut by_partition: BTreeMap<&Option<String>, Orders> = BTreeMap::new();
+    for (sequence, partition) in engine.iter().zip(&run.partitions) {
+        by_partition.entry(partition).or_default().0.push(sequence);
+    }
+    for sequence in reference {
+        let partition = partition_of
+            .get_mut(sequence)
+            .and_then(|q| q.pop_front())
+            .expect("the multisets are equal");
+        by_partition.entry(partition).or_default().1.push(sequence);
+    }
+    for (partition, (engine_order, reference_order)) in &by_partition {
+        if let Some(at) = engine_order.iter().zip(reference_order).position(|(e, r)| e != r) {
+            let from = at.saturating_sub(2);
+            let to = (at + 3).min(engine_order.len());
+            panic!(
+                "{label}: same sequences, different order in partition {partition:?} from index {at}: \
+                 engine {:?}, reference {:?}",
+                &engine_order[from..to],
+                &reference_order[from..to],
+            );
+        }
     }
 }
 

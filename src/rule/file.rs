@@ -597,6 +597,11 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../shared/corpora/detection-rules");
         if !root.is_dir() {
+            assert!(
+                std::env::var_os("SEQHOUND_REQUIRE_SHARED").is_none(),
+                "SEQHOUND_REQUIRE_SHARED is set but {} is missing",
+                root.display()
+            );
             println!(
                 "skipped: detection-rules corpus not found at {}",
                 root.display()

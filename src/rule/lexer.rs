@@ -221,7 +221,7 @@ fn quoted_ident(src: &str, i: &mut usize) -> Result<Tok, QueryError> {
     Ok(Tok::Quoted(out))
 }
 
-/// `"…"` with `\n \r \t \\ \" \u{X..}` escapes, or `"""raw"""` where `\` is literal.
+/// `"…"` with `\n \r \t \b \f \\ \" \' \u{X..}` escapes (Elasticsearch's unquoting), or `"""raw"""` where `\` is literal.
 fn string(src: &str, i: &mut usize) -> Result<Tok, QueryError> {
     let b = src.as_bytes();
     let start = *i;
@@ -264,6 +264,9 @@ fn string(src: &str, i: &mut usize) -> Result<Tok, QueryError> {
                     b't' => out.push('\t'),
                     b'\\' => out.push('\\'),
                     b'"' => out.push('"'),
+                    b'\'' => out.push('\''),
+                    b'b' => out.push('\u{8}'),
+                    b'f' => out.push('\u{c}'),
                     b'u' => {
                         if b.get(*i) != Some(&b'{') {
                             return Err(QueryError::new(

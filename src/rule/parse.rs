@@ -509,11 +509,10 @@ impl Parser {
             Tok::Ident(name)
                 if !KEYWORDS.contains(&name.to_ascii_lowercase().as_str())
                     && (matches!(self.peek_at(1), Tok::LParen)
-                        || (matches!(self.peek_at(1), Tok::Tilde) && matches!(self.peek_at(2), Tok::LParen)))
-                    && !self.t[self.i + 1].space_before =>
+                        || (matches!(self.peek_at(1), Tok::Tilde) && matches!(self.peek_at(2), Tok::LParen))) =>
             {
                 self.bump();
-                let insensitive = self.eat_glued_tilde();
+                let insensitive = self.eat(&Tok::Tilde);
                 self.expect(&Tok::LParen, "'('")?;
                 let mut args = Vec::new();
                 if !self.eat(&Tok::RParen) {

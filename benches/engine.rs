@@ -1,0 +1,109 @@
+//! Criterion benchmarks, one group per stage: pre-check, decode, filter, end-to-end.
+//!
+//! Every bench checks its expected count on the generated corpus (seed 42, 20 000 events,
+//! 50 hosts), so a fast wrong answer fails instead of reporting a figure. The counts are
+//! the engine's on that deterministic corpus, cross-checked by the conformance suite's
+//! independent reference model; regenerate them only when the generator changes.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use seqhound::decode::Decoder;
+use seqhound::engine::{filter_batch, replay_slices, EngineOptions};
+use seqhound::filter::predicate::list_columns;
+use seqhound::generate::{generate, GenerateConfig};
+use seqhound::rule::RuleSet;
+use seqhound::source::file::chunks_at;
+use seqhound::source::Origin;
+
+const EVENTS: u64 = 20_000;
+
+fn corpus() -> Vec<u8> {
+    let mut out = Vec::new();
+    generate(&GenerateConfig { seed: 42, hosts: 50, events: EVENTS }, &mut out).expect("generate");
+    out
+}
+
+fn cuts(data: &[u8]) -> Vec<usize> {
+    (1..).map(|i| i * 256 * 1024).take_while(|&c| c < data.len()).collect()
+}
+
+fn benches(c: &mut Criterion) {
+    let data = corpus();
+    let rules = Arc::new(RuleSet::embedded_default().expect("seed rule"));
+    let chunks = chunks_at(&data, &cuts(&data), &Origin::new("bench"));
+
+    // Reference counts for this corpus (see module doc).
+    let (dets, stats) = replay_slices(rules.clone(), EngineOptions::default(), &data, &cuts(&data));
+    let expected_detections = dets.len();
+    assert!(expected_detections > 0, "corpus has no detections");
+    let (dets_nopc, _) = replay_slices(rules.clone(), EngineOptions { precheck: false, ..Default::default() }, &data, &cuts(&data));
+    assert_eq!(dets_nopc.len(), expected_detections, "pre-check changed the result");
+    let survivors = stats.events - stats.precheck_dropped;
+
+    let mut g = c.benchmark_group("seed-rule");
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    g.sample_size(10);
+
+    g.bench_function(format!("precheck ({EVENTS} events)"), |b| {
+        b.iter(|| {
+            let mut kept = 0u64;
+            for line in data.split(|&x| x == b'\n').filter(|l| !l.is_empty()) {
+                kept += rules.precheck.may_match(black_box(line)) as u64;
+            }
+            assert_eq!(kept, survivors);
+        })
+    });
+
+    g.bench_function(format!("decode after precheck ({survivors} of {EVENTS} kept)"), |b| {
+        let mut d = Decoder::new(rules.projection.clone(), Some(rules.precheck.clone()));
+        b.iter(|| {
+            let mut rows = 0usize;
+            for ch in &chunks {
+                rows += d.decode(black_box(ch)).batch.num_rows();
+            }
+            assert_eq!(rows as u64, survivors);
+        })
+    });
+
+    g.bench_function(format!("decode all ({EVENTS} events, no precheck)"), |b| {
+        let mut d = Decoder::new(rules.projection.clone(), None);
+        b.iter(|| {
+            let mut rows = 0usize;
+            for ch in &chunks {
+                rows += d.decode(black_box(ch)).batch.num_rows();
+            }
+            assert_eq!(rows as u64, EVENTS);
+        })
+    });
+
+    // Filter alone, over batches decoded without pre-check (every row evaluated).
+    let mut d = Decoder::new(rules.projection.clone(), None);
+    let decoded: Vec<_> = chunks.iter().map(|ch| (d.decode(ch).batch, ch.clone())).collect();
+    let expected_stage_matches: u64 = stats.candidates.iter().sum();
+    g.throughput(Throughput::Elements(EVENTS));
+    g.bench_function(format!("filter ({EVENTS} rows, {expected_stage_matches} stage matches)"), |b| {
+        b.iter(|| {
+            let mut matches = 0u64;
+            for (batch, ch) in &decoded {
+                let _cols = list_columns(&batch.batch);
+                let cands = filter_batch(&rules, black_box(batch), ch);
+                matches += cands.stage_matches.iter().sum::<u64>();
+            }
+            assert_eq!(matches, expected_stage_matches);
+        })
+    });
+
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    g.bench_function(format!("end-to-end replay ({EVENTS} events, {expected_detections} detections)"), |b| {
+        b.iter(|| {
+            let (dets, _) = replay_slices(rules.clone(), EngineOptions::default(), black_box(&data), &cuts(&data));
+            assert_eq!(dets.len(), expected_detections);
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(engine, benches);
+criterion_main!(engine);

@@ -1,0 +1,169 @@
+//! Property tests of the fast paths against naive references:
+//! * vectorized predicate evaluation over decoded Arrow columns equals a row-at-a-time
+//!   evaluation over values extracted independently with serde_json;
+//! * the byte-level pre-check never drops a line the full filter accepts.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use seqhound::decode::precheck::Precheck;
+use seqhound::decode::{Decoder, Projection};
+use seqhound::filter::pattern::Pattern;
+use seqhound::filter::predicate::{list_columns, NumOp, Predicate, ValueTest};
+use seqhound::source::{Chunk, Origin};
+use serde_json::Value;
+
+const FIELDS: [&str; 4] = ["process.name", "event.type", "host.id", "process.parent.name"];
+const WORDS: [&str; 10] = ["bash", "BASH", "curl", "start", "info", "tclsh8.6", "b\u{e9}sh", "42", "x/y", "sh"];
+
+/// A JSON value for one field: absent, null, a string (maybe escaped), a number, or an array.
+fn field_value() -> impl Strategy<Value = Option<String>> {
+    let word = (0..WORDS.len(), any::<bool>()).prop_map(|(i, escape)| {
+        let w = WORDS[i];
+        if escape {
+            // Escape the first character as \uXXXX, as a hostile sender might.
+            let mut cs = w.chars();
+            let first = cs.next().unwrap_or('a');
+            format!("\"\\u{:04x}{}\"", first as u32, cs.as_str())
+        } else {
+            serde_json::to_string(w).unwrap()
+        }
+    });
+    prop_oneof![
+        Just(None),
+        Just(Some("null".to_string())),
+        word.clone().prop_map(Some),
+        (0i64..100).prop_map(|n| Some(n.to_string())),
+        proptest::collection::vec(word, 0..3).prop_map(|v| Some(format!("[{}]", v.join(",")))),
+    ]
+}
+
+/// A document spelling each present field nested or dotted.
+fn line() -> impl Strategy<Value = String> {
+    (proptest::collection::vec(field_value(), 4), proptest::collection::vec(any::<bool>(), 4)).prop_map(|(vals, dotted)| {
+        let mut parts = Vec::new();
+        let mut process = Vec::new();
+        let mut parent = Vec::new();
+        for (i, v) in vals.iter().enumerate() {
+            let Some(v) = v else { continue };
+            let path = FIELDS[i];
+            if dotted[i] {
+                parts.push(format!("\"{path}\":{v}"));
+            } else {
+                match path {
+                    "process.name" => process.push(format!("\"name\":{v}")),
+                    "process.parent.name" => parent.push(format!("\"name\":{v}")),
+                    "event.type" => parts.push(format!("\"event\":{{\"type\":{v}}}")),
+                    _ => parts.push(format!("\"host\":{{\"id\":{v}}}")),
+                }
+            }
+        }
+        if !parent.is_empty() {
+            process.push(format!("\"parent\":{{{}}}", parent.join(",")));
+        }
+        if !process.is_empty() {
+            parts.push(format!("\"process\":{{{}}}", process.join(",")));
+        }
+        format!("{{{}}}", parts.join(","))
+    })
+}
+
+fn leaf() -> impl Strategy<Value = Predicate> {
+    let pat = prop_oneof![
+        (0..WORDS.len(), any::<bool>()).prop_map(|(i, ci)| Pattern::equals(WORDS[i], ci)),
+        (0..WORDS.len(), any::<bool>(), 0usize..3).prop_map(|(i, ci, shape)| {
+            let w: Vec<char> = WORDS[i].chars().collect();
+            let s = |a: usize, b: usize| w[a.min(w.len())..b.min(w.len())].iter().collect::<String>();
+            let p = match shape {
+                0 => format!("{}*", s(0, 2)),
+                1 => format!("*{}", s(w.len().saturating_sub(2), w.len())),
+                _ => format!("?{}", s(1, w.len())),
+            };
+            Pattern::wildcard(&p, ci)
+        }),
+    ];
+    prop_oneof![
+        (0usize..4, proptest::collection::vec(pat, 1..3)).prop_map(|(column, ps)| Predicate::Leaf { column, test: ValueTest::AnyOf(ps) }),
+        (0usize..4).prop_map(|column| Predicate::Exists { column }),
+        (0usize..4, 0i64..100).prop_map(|(column, n)| Predicate::Leaf { column, test: ValueTest::Number { op: NumOp::Gt, rhs: n as f64 } }),
+    ]
+}
+
+fn predicate() -> impl Strategy<Value = Predicate> {
+    leaf().prop_recursive(3, 12, 3, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 1..3).prop_map(Predicate::And),
+            proptest::collection::vec(inner.clone(), 1..3).prop_map(Predicate::Or),
+            inner.prop_map(|p| Predicate::Not(Box::new(p))),
+        ]
+    })
+}
+
+/// Independent extraction: serde_json tree, nested and dotted paths, arrays flattened,
+/// nulls dropped, numbers as their text, keyword values over 1024 characters hidden.
+fn naive_values(doc: &Value, path: &str) -> Vec<Vec<u8>> {
+    fn walk(v: &Value, rest: &str, out: &mut Vec<Vec<u8>>) {
+        match v {
+            Value::Array(items) => items.iter().for_each(|i| walk(i, rest, out)),
+            Value::Object(m) if !rest.is_empty() => {
+                for (k, child) in m {
+                    if k == rest {
+                        walk(child, "", out);
+                    } else if let Some(r) = rest.strip_prefix(k.as_str()).and_then(|r| r.strip_prefix('.')) {
+                        walk(child, r, out);
+                    }
+                }
+            }
+            Value::String(s) if rest.is_empty() => out.push(s.as_bytes().to_vec()),
+            Value::Number(n) if rest.is_empty() => out.push(n.to_string().into_bytes()),
+            Value::Bool(b) if rest.is_empty() => out.push(b.to_string().into_bytes()),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(doc, path, &mut out);
+    out
+}
+
+fn decode(lines: &[String], precheck: Option<Arc<Precheck>>) -> (seqhound::decode::EventBatch, u64) {
+    let proj = Arc::new(Projection::new(FIELDS.iter().map(|s| s.to_string()).collect()));
+    let mut d = Decoder::new(proj, precheck);
+    let text = lines.join("\n");
+    let out = d.decode(&Chunk { bytes: Bytes::from(text), origin: Origin::new("p"), first_line: 1 });
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    (out.batch, out.precheck_dropped)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn vectorized_equals_row_at_a_time(lines in proptest::collection::vec(line(), 1..40), preds in proptest::collection::vec(predicate(), 1..4)) {
+        let (batch, _) = decode(&lines, None);
+        prop_assert_eq!(batch.num_rows(), lines.len());
+        let cols = list_columns(&batch.batch);
+        for p in &preds {
+            let mask = p.evaluate(&cols, batch.num_rows());
+            for (i, l) in lines.iter().enumerate() {
+                let doc: Value = serde_json::from_str(l).unwrap();
+                let row: Vec<Vec<Vec<u8>>> = FIELDS.iter().map(|f| naive_values(&doc, f)).collect();
+                prop_assert_eq!(mask.value(i), p.evaluate_row(&row), "line {} pred {:?}", l, p);
+            }
+        }
+    }
+
+    #[test]
+    fn precheck_never_drops_a_match(lines in proptest::collection::vec(line(), 1..40), preds in proptest::collection::vec(predicate(), 1..4)) {
+        let refs: Vec<&Predicate> = preds.iter().collect();
+        let pc = Arc::new(Precheck::for_predicates(&refs));
+        let (full, _) = decode(&lines, None);
+        let cols = list_columns(&full.batch);
+        for (i, l) in lines.iter().enumerate() {
+            let accepted = preds.iter().any(|p| p.evaluate(&cols, full.num_rows()).value(i));
+            if accepted {
+                prop_assert!(pc.may_match(l.as_bytes()), "pre-check dropped a matching line: {} for {:?}", l, preds);
+            }
+        }
+    }
+}
