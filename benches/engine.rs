@@ -1,16 +1,19 @@
 //! Criterion benchmarks, one group per stage: pre-check, decode, filter, end-to-end.
 //!
 //! Every bench checks its expected count on the generated corpus (seed 42, 20 000 events,
-//! 50 hosts), so a fast wrong answer fails instead of reporting a figure. The counts are
-//! the engine's on that deterministic corpus, cross-checked by the conformance suite's
-//! independent reference model; regenerate them only when the generator changes.
+//! 50 hosts), so a fast wrong answer fails instead of reporting a figure: the number of
+//! detections comes from the conformance suite's independent reference model, and the
+//! pre-check must not change any result.
+
+#[path = "../conformance/reference.rs"]
+mod reference;
 
 use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use seqhound::decode::Decoder;
-use seqhound::engine::{filter_batch, replay_slices, EngineOptions};
+use seqhound::engine::{filter_batch, replay_slices, Engine, EngineOptions};
 use seqhound::filter::predicate::list_columns;
 use seqhound::generate::{generate, GenerateConfig};
 use seqhound::rule::RuleSet;
@@ -36,8 +39,9 @@ fn benches(c: &mut Criterion) {
 
     // Reference counts for this corpus (see module doc).
     let (dets, stats) = replay_slices(rules.clone(), EngineOptions::default(), &data, &cuts(&data));
-    let expected_detections = dets.len();
+    let expected_detections = reference::reference_sequences(&data).len();
     assert!(expected_detections > 0, "corpus has no detections");
+    assert_eq!(dets.len(), expected_detections, "engine disagrees with the reference model");
     let (dets_nopc, _) = replay_slices(rules.clone(), EngineOptions { precheck: false, ..Default::default() }, &data, &cuts(&data));
     assert_eq!(dets_nopc.len(), expected_detections, "pre-check changed the result");
     let survivors = stats.events - stats.precheck_dropped;
@@ -98,8 +102,13 @@ fn benches(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(data.len() as u64));
     g.bench_function(format!("end-to-end replay ({EVENTS} events, {expected_detections} detections)"), |b| {
         b.iter(|| {
-            let (dets, _) = replay_slices(rules.clone(), EngineOptions::default(), black_box(&data), &cuts(&data));
-            assert_eq!(dets.len(), expected_detections);
+            let mut engine = Engine::new(rules.clone(), EngineOptions::default());
+            let mut n = 0usize;
+            for ch in &chunks {
+                n += engine.push(black_box(ch)).len();
+            }
+            n += engine.finish().len();
+            assert_eq!(n, expected_detections);
         })
     });
     g.finish();

@@ -244,7 +244,9 @@ pub fn filter_batch(rules: &RuleSet, batch: &EventBatch, chunk: &Chunk) -> Candi
             let event = events[row]
                 .get_or_insert_with(|| {
                     Arc::new(EventRef {
-                        raw: batch.raw_row(row),
+                        // Copied: candidates are few, and a view would pin the whole
+                        // chunk in memory for as long as the sequence stays pending.
+                        raw: Bytes::copy_from_slice(&batch.raw_row(row)),
                         origin: batch.origin.clone(),
                         line: batch.lines[row],
                         timestamp_ms: ts,
@@ -288,7 +290,8 @@ fn row_arrivals(batch: &EventBatch, chunk: &Chunk) -> Vec<u64> {
     for &row_line in &batch.lines {
         while line < row_line {
             let end = memchr::memchr(b'\n', &raw[pos..]).map_or(raw.len(), |i| pos + i);
-            if !raw[pos..end].iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) && !(line == 1 && is_bom_only(&raw[pos..end])) {
+            let blank = raw[pos..end].iter().all(|b| matches!(b, b' ' | b'\t' | b'\r'));
+            if !blank && (line != 1 || !is_bom_only(&raw[pos..end])) {
                 nonblank += 1;
             }
             pos = (end + 1).min(raw.len());
@@ -457,6 +460,7 @@ mod tests {
         assert_eq!(parse_timestamp("yesterday"), None);
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn line(ts: &str, cat: &str, action: &str, name: &str, parent: &str, eid: &str, peid: &str, id: &str) -> String {
         format!(
             r#"{{"@timestamp":"{ts}","event":{{"category":["{cat}"],"type":["start"],"action":"{action}","id":"{id}"}},"host":{{"id":"H1","os":{{"type":"macos"}}}},"process":{{"name":"{name}","entity_id":"{eid}","parent":{{"name":"{parent}","entity_id":"{peid}"}}}}}}"#

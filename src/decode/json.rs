@@ -77,7 +77,7 @@ impl PathSet {
             let f = f.as_ref();
             paths.entry(f.as_bytes().into()).or_default().column = Some(i as u32);
             for (pos, _) in f.match_indices('.') {
-                paths.entry(f[..pos].as_bytes().into()).or_default().prefix = true;
+                paths.entry(f.as_bytes()[..pos].into()).or_default().prefix = true;
             }
         }
         PathSet { paths, columns: fields.len() }
@@ -523,6 +523,22 @@ mod tests {
         assert_eq!(v, vec![(0, "1".into()), (0, "2".into()), (0, "3".into())]);
         let v = values(r#"{"k":"\ud83d\ude00"}"#, &["k"]).unwrap();
         assert_eq!(v, vec![(0, "😀".into())]);
+    }
+
+    proptest::proptest! {
+        /// Arbitrary bytes never panic the scanner, and accepted lines are valid JSON
+        /// objects to serde_json too.
+        #[test]
+        fn never_panics(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200), s in "[{}\\[\\]\":,a-c0-9.eE+\\\\u -]{0,80}") {
+            let paths = PathSet::new(&["a", "a.b", "c"]);
+            let mut sc = Scanner::new();
+            for line in [&b[..], s.as_bytes()] {
+                if sc.scan(line, &paths, &mut Collect::default()).is_ok() {
+                    let v: Result<serde_json::Value, _> = serde_json::from_slice(line);
+                    proptest::prop_assert!(v.is_ok_and(|v| v.is_object()), "accepted {:?}", String::from_utf8_lossy(line));
+                }
+            }
+        }
     }
 
     #[test]

@@ -194,7 +194,7 @@ fn simplify(n: Need) -> Need {
         }
         Need::AnyOf(ns) => {
             let ns: Vec<Need> = ns.into_iter().map(simplify).collect();
-            if ns.iter().any(|n| *n == Need::Nothing) {
+            if ns.contains(&Need::Nothing) {
                 return Need::Nothing;
             }
             if ns.len() == 1 {

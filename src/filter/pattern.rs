@@ -22,7 +22,7 @@ pub enum Pattern {
     Prefix { lit: Box<[u8]>, ci: bool },
     Suffix { lit: Box<[u8]>, ci: bool },
     /// `*lit*` case-sensitive.
-    Contains(memmem::Finder<'static>),
+    Contains(Box<memmem::Finder<'static>>),
     /// `*lit*` ASCII case-insensitive (lit stored lower-cased).
     ContainsAsciiCi(Box<[u8]>),
     /// `*` alone: any value.
@@ -102,7 +102,7 @@ impl Pattern {
             if stars == 2 && toks[0] == GlobTok::Star && toks[n - 1] == GlobTok::Star {
                 let l = lit(&toks[1..n - 1]);
                 if !ci {
-                    return Pattern::Contains(memmem::Finder::new(l.as_bytes()).into_owned());
+                    return Pattern::Contains(Box::new(memmem::Finder::new(l.as_bytes()).into_owned()));
                 }
                 if l.is_ascii() {
                     return Pattern::ContainsAsciiCi(l.to_ascii_lowercase().into_bytes().into());

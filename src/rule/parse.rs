@@ -667,6 +667,19 @@ mod tests {
         assert!(parse_query("sample by a [x where true] [y where true]").is_ok());
     }
 
+    proptest::proptest! {
+        /// Arbitrary text never panics the front end; errors point inside the text.
+        #[test]
+        fn never_panics(s in "[a-z \\[\\]()\"`?!:~=<>.,|*/%+0-9-]{0,60}", t in "\\PC{0,40}") {
+            for src in [s.as_str(), t.as_str()] {
+                if let Err(e) = parse_query(src) {
+                    proptest::prop_assert!(e.span.start <= src.len());
+                }
+                let _ = parse_expr(src);
+            }
+        }
+    }
+
     #[test]
     fn errors_have_spans() {
         let e = parse_query("process where a == ").unwrap_err();

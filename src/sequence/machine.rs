@@ -134,7 +134,7 @@ impl Sequencer {
         for p in self.partitions.values_mut() {
             all.extend(p.drain());
         }
-        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all.sort_by_key(|a| a.0);
         for (o, e) in all {
             self.apply(o, e, out);
         }
@@ -143,7 +143,7 @@ impl Sequencer {
 
     /// Run the transitions for one released event.
     fn apply(&mut self, ordinal: Ordinal, mut entry: Entry, out: &mut Vec<Detection>) {
-        entry.stage_keys.sort_by(|a, b| b.0.cmp(&a.0));
+        entry.stage_keys.sort_by_key(|a| std::cmp::Reverse(a.0));
         let last_stage = self.stages - 1;
         for (stage, key) in entry.stage_keys {
             if stage == 0 {
