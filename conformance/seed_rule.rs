@@ -42,22 +42,38 @@ const BOUNDARY_EVENTS: u64 = 20_000;
 // The conversions adapt to whatever integer types `GenerateConfig` uses.
 #[allow(clippy::useless_conversion)]
 fn corpus(seed: u64, hosts: u64, events: u64) -> Vec<u8> {
+    corpus_with_stats(seed, hosts, events).0
+}
+
+/// Like [`corpus`], with the generator's own account of what it planted.
+#[allow(clippy::useless_conversion)]
+fn corpus_with_stats(seed: u64, hosts: u64, events: u64) -> (Vec<u8>, seqhound::generate::GenerateStats) {
     let config = GenerateConfig {
         seed: seed.try_into().expect("seed fits the generator's type"),
         hosts: hosts.try_into().expect("host count fits the generator's type"),
         events: events.try_into().expect("event count fits the generator's type"),
     };
     let mut out = Vec::new();
-    if let Err(e) = generate(&config, &mut out) {
-        panic!("generating {events} events (seed {seed}) failed: {e}");
+    match generate(&config, &mut out) {
+        Ok(stats) => (out, stats),
+        Err(e) => panic!("generating {events} events (seed {seed}) failed: {e}"),
     }
-    out
 }
 
 /// Engine (one chunking, pre-check on) vs reference on one generated corpus.
 fn agree_on_seed(seed: u64) {
-    let data = corpus(seed, HOSTS, EVENTS_PER_SEED);
+    let (data, planted) = corpus_with_stats(seed, HOSTS, EVENTS_PER_SEED);
+    // Every scenario of ECS-MACOS.md §8 (and the edge cases) is in the corpus.
+    let absent: Vec<&str> = planted.scenarios.iter().filter(|(_, n)| *n == 0).map(|(s, _)| *s).collect();
+    assert!(planted.scenarios.len() >= 30 && absent.is_empty(), "scenarios missing from seed {seed}: {absent:?}");
     let model = reference::run(&data);
+    // Three independent accounts must agree: what the generator planted, the reference
+    // model, and (below) the engine.
+    assert_eq!(
+        model.sequences.len() as u64,
+        planted.planted_true_positives,
+        "reference model and generator disagree on seed {seed}"
+    );
     let rules = seed_rules();
     let engine = run_engine(&rules, options(true), &data, &byte_cuts(&data, 256 * 1024));
     println!(
