@@ -14,7 +14,7 @@ pub enum Error {
     Rule(RuleError),
     #[error("configuration: {0}")]
     Config(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("internal error: {0}")]
     Internal(String),

@@ -108,6 +108,8 @@ fn main() {
     let cli = Cli::parse();
     let code = match run(cli) {
         Ok(code) => code,
+        // A closed stdout (`seqhound replay … | head`) is a normal way to stop.
+        Err(e) if e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)) => 0,
         Err(e) => {
             eprintln!("seqhound: {e:#}");
             2

@@ -157,12 +157,14 @@ proptest! {
     fn precheck_never_drops_a_match(lines in proptest::collection::vec(line(), 1..40), preds in proptest::collection::vec(predicate(), 1..4)) {
         let refs: Vec<&Predicate> = preds.iter().collect();
         let pc = Arc::new(Precheck::for_predicates(&refs));
+        let pc_one_pass = Precheck::for_predicates_one_pass(&refs);
         let (full, _) = decode(&lines, None);
         let cols = list_columns(&full.batch);
         for (i, l) in lines.iter().enumerate() {
             let accepted = preds.iter().any(|p| p.evaluate(&cols, full.num_rows()).value(i));
             if accepted {
                 prop_assert!(pc.may_match(l.as_bytes()), "pre-check dropped a matching line: {} for {:?}", l, preds);
+                prop_assert!(pc_one_pass.may_match(l.as_bytes()), "one-pass pre-check dropped a matching line: {} for {:?}", l, preds);
             }
         }
     }
