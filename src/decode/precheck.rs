@@ -223,7 +223,7 @@ fn usable(text: &[u8]) -> bool {
 
 fn need_of(p: &Predicate, intern: &mut dyn FnMut(&[u8]) -> usize) -> Need {
     match p {
-        Predicate::True | Predicate::Not(_) | Predicate::Exists { .. } => Need::Nothing,
+        Predicate::True | Predicate::Not(_) | Predicate::Exists { .. } | Predicate::Script(_) => Need::Nothing,
         // A predicate that never matches needs an impossible literal; "nothing matches"
         // is represented as an empty AnyOf.
         Predicate::False => Need::AnyOf(vec![]),
@@ -231,7 +231,7 @@ fn need_of(p: &Predicate, intern: &mut dyn FnMut(&[u8]) -> usize) -> Need {
         Predicate::Or(ps) => simplify(Need::AnyOf(ps.iter().map(|p| need_of(p, intern)).collect())),
         Predicate::Leaf { test, .. } => match test {
             ValueTest::AnyOf(pats) => simplify(Need::AnyOf(pats.iter().map(|p| pattern_need(p, intern)).collect())),
-            ValueTest::Number { .. } | ValueTest::Text { .. } => Need::Nothing,
+            ValueTest::Number { .. } | ValueTest::Text { .. } | ValueTest::Regex(_) | ValueTest::Cidr(_) => Need::Nothing,
         },
     }
 }

@@ -6,7 +6,9 @@
 //! [`crate::engine::filter_batch`], which produces the filter → sequence boundary type
 //! [`Candidates`].
 
+pub mod lucene_regex;
 pub mod pattern;
 pub mod predicate;
+pub mod script;
 
 pub use crate::engine::Candidates;

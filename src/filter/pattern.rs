@@ -50,6 +50,43 @@ impl Pattern {
         }
     }
 
+    /// `value` starts with `lit` (literal: `*` and `?` are ordinary characters).
+    pub fn starts_with(lit: &str, ci: bool) -> Pattern {
+        Self::literal_shape(lit, ci, false, true)
+    }
+
+    /// `value` ends with `lit` (literal).
+    pub fn ends_with(lit: &str, ci: bool) -> Pattern {
+        Self::literal_shape(lit, ci, true, false)
+    }
+
+    /// `value` contains `lit` (literal).
+    pub fn contains(lit: &str, ci: bool) -> Pattern {
+        Self::literal_shape(lit, ci, true, true)
+    }
+
+    fn literal_shape(lit: &str, ci: bool, star_before: bool, star_after: bool) -> Pattern {
+        if !ci || lit.is_ascii() {
+            let b: Box<[u8]> = lit.as_bytes().into();
+            return match (star_before, star_after) {
+                (false, true) => Pattern::Prefix { lit: b, ci },
+                (true, false) => Pattern::Suffix { lit: b, ci },
+                (true, true) if ci => Pattern::ContainsAsciiCi(lit.to_ascii_lowercase().into_bytes().into()),
+                (true, true) => Pattern::Contains(Box::new(memmem::Finder::new(lit.as_bytes()).into_owned())),
+                (false, false) => Pattern::equals(lit, ci),
+            };
+        }
+        let mut tokens = Vec::new();
+        if star_before {
+            tokens.push(GlobTok::Star);
+        }
+        tokens.extend(lit.chars().map(GlobTok::Char));
+        if star_after {
+            tokens.push(GlobTok::Star);
+        }
+        Pattern::Glob { tokens, ci }
+    }
+
     /// A wildcard pattern (`*`, `?`).
     pub fn wildcard(pat: &str, ci: bool) -> Pattern {
         let tokens: Vec<GlobTok> = pat

@@ -13,6 +13,7 @@ use arrow::array::{Array, AsArray, ListArray, StringViewArray};
 use arrow::buffer::BooleanBuffer;
 
 use super::pattern::Pattern;
+use super::script::{Cidr, Script, Val};
 
 /// A compiled condition over the columns of an [`crate::decode::EventBatch`].
 #[derive(Debug, Clone)]
@@ -26,6 +27,9 @@ pub enum Predicate {
     Leaf { column: usize, test: ValueTest },
     /// The field has at least one (indexed) value: `field != null`.
     Exists { column: usize },
+    /// A computed condition (Elasticsearch's script leaf): true only when it evaluates to
+    /// true; null and false drop the row.
+    Script(Script),
 }
 
 /// A test on one value's text.
@@ -37,6 +41,10 @@ pub enum ValueTest {
     Number { op: NumOp, rhs: f64 },
     /// Byte-wise (UTF-8 code point order) comparison, as Elasticsearch compares keywords.
     Text { op: NumOp, rhs: Box<[u8]> },
+    /// Lucene regular expression over the whole value (translated, see `lucene_regex`).
+    Regex(Vec<regex::Regex>),
+    /// The value is an IP address inside one of the networks (`cidrMatch`).
+    Cidr(Vec<Cidr>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +79,8 @@ impl ValueTest {
                 None => false,
             },
             ValueTest::Text { op, rhs } => op.holds(v.cmp(rhs)),
+            ValueTest::Regex(rs) => std::str::from_utf8(v).is_ok_and(|s| rs.iter().any(|r| r.is_match(s))),
+            ValueTest::Cidr(cs) => std::str::from_utf8(v).is_ok_and(|s| cs.iter().any(|c| c.contains(s))),
         }
     }
 }
@@ -105,6 +115,10 @@ impl Predicate {
                 BooleanBuffer::collect_bool(num_rows, |r| offs[r + 1] > offs[r])
             }
             Predicate::Leaf { column, test } => eval_leaf(columns[*column], test, num_rows),
+            Predicate::Script(s) => {
+                let vals = s.eval(columns, num_rows);
+                BooleanBuffer::collect_bool(num_rows, |r| vals[r] == Val::Bool(true))
+            }
         }
     }
 
@@ -118,6 +132,7 @@ impl Predicate {
             Predicate::Not(p) => !p.evaluate_row(row),
             Predicate::Exists { column } => !row[*column].is_empty(),
             Predicate::Leaf { column, test } => row[*column].iter().any(|v| test.test(v)),
+            Predicate::Script(s) => s.eval_row(row) == Val::Bool(true),
         }
     }
 }

@@ -8,7 +8,9 @@ use super::ast::*;
 use super::meta::RuleMeta;
 use super::QueryError;
 use crate::filter::pattern::Pattern;
+use crate::filter::lucene_regex;
 use crate::filter::predicate::{NumOp, Predicate, ValueTest};
+use crate::filter::script::{Cidr, Cmp, Func, Script, Val};
 
 /// How a rule produces detections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,31 +216,41 @@ impl Cx<'_> {
             ExprKind::Literal(l) => invalid(format!("condition must be a boolean, found {l}"), e.span),
             ExprKind::And(a, b) => Ok(and(vec![self.cond(a)?, self.cond(b)?])),
             ExprKind::Or(a, b) => Ok(or(vec![self.cond(a)?, self.cond(b)?])),
-            ExprKind::Not(a) => Ok(not(self.cond(a)?)),
+            // Elasticsearch negates a script leaf inside the script (three-valued: not
+            // null is null, the row is dropped) and any other query with must_not.
+            ExprKind::Not(a) => Ok(match self.cond(a)? {
+                Predicate::Script(s) => Predicate::Script(Script::Not(Box::new(s))),
+                p => not(p),
+            }),
             ExprKind::Compare { op, left, right } => self.compare(*op, left, right, e.span),
             ExprKind::Match { op, value, patterns } => {
-                let ExprKind::Field(f) = &value.kind else {
-                    return unsupported(format!("the {op} operator on something other than a field"), value.span);
-                };
-                let ci = op.case_insensitive();
-                let mut pats = Vec::new();
-                for p in patterns {
-                    let ExprKind::Literal(Literal::String(s)) = &p.kind else {
-                        return invalid(format!("the {op} operator takes string patterns"), p.span);
-                    };
-                    match op {
-                        MatchOp::Colon | MatchOp::Like | MatchOp::LikeInsensitive => pats.push(Pattern::wildcard(s, ci)),
-                        MatchOp::Regex | MatchOp::RegexInsensitive => {
-                            return unsupported(format!("the {op} operator"), e.span)
-                        }
+                let test = self.match_test(*op, patterns)?;
+                match &value.kind {
+                    ExprKind::Field(f) => Ok(Predicate::Leaf { column: self.reg.column(&f.path), test }),
+                    _ => {
+                        let value = Box::new(self.script(value)?);
+                        Ok(Predicate::Script(match test {
+                            ValueTest::Regex(regexes) => Script::Regex { value, regexes },
+                            ValueTest::AnyOf(patterns) => Script::Matches { value, patterns },
+                            _ => return invalid("unexpected pattern test", e.span),
+                        }))
                     }
                 }
-                let column = self.reg.column(&f.path);
-                Ok(Predicate::Leaf { column, test: ValueTest::AnyOf(pats) })
             }
             ExprKind::In { value, list, negated, insensitive } => {
-                let ExprKind::Field(f) = &value.kind else {
-                    return unsupported("in on something other than a field", value.span);
+                let all_literal = list.iter().all(|x| matches!(x.kind, ExprKind::Literal(_)));
+                let ExprKind::Field(f) = (match &value.kind {
+                    ExprKind::Field(_) if all_literal => &value.kind,
+                    _ => {
+                        let s = Script::In {
+                            value: Box::new(self.script(value)?),
+                            list: list.iter().map(|x| self.script(x)).collect::<Result<_, _>>()?,
+                            insensitive: *insensitive,
+                        };
+                        return Ok(Predicate::Script(if *negated { Script::Not(Box::new(s)) } else { s }));
+                    }
+                }) else {
+                    return invalid("internal: in", e.span);
                 };
                 let column = self.reg.column(&f.path);
                 let mut strings = Vec::new();
@@ -263,10 +275,175 @@ impl Cx<'_> {
                 let p = or(others);
                 Ok(if *negated { not(p) } else { p })
             }
-            ExprKind::Field(_) => unsupported("a bare field used as a condition", e.span),
-            ExprKind::Call { name, .. } => unsupported(format!("the function {name}"), e.span),
-            ExprKind::Arith { .. } | ExprKind::Negate(_) => unsupported("arithmetic", e.span),
+            // A boolean field as the whole condition: `where process.Ext.trusted`.
+            ExprKind::Field(f) => Ok(Predicate::Leaf {
+                column: self.reg.column(&f.path),
+                test: ValueTest::AnyOf(vec![Pattern::equals("true", false)]),
+            }),
+            ExprKind::Call { name, insensitive, args } => self.call_cond(name, *insensitive, args, e.span),
+            ExprKind::Arith { .. } | ExprKind::Negate(_) => invalid("condition must be a boolean, found a number", e.span),
         }
+    }
+
+    /// Functions Elasticsearch turns into Query DSL when applied to a field and literals
+    /// (`startsWith`, `endsWith`, `stringContains`, `cidrMatch`); anything else is a script.
+    fn call_cond(&mut self, name: &str, ci: bool, args: &[Expr], span: Span) -> Result<Predicate, CompileError> {
+        let lname = name.to_ascii_lowercase();
+        let field = match args.first().map(|a| &a.kind) {
+            Some(ExprKind::Field(f)) => Some(f),
+            _ => None,
+        };
+        let lits: Option<Vec<&str>> = args[1..]
+            .iter()
+            .map(|a| match &a.kind {
+                ExprKind::Literal(Literal::String(s)) => Some(s.as_str()),
+                _ => None,
+            })
+            .collect();
+        if let (Some(f), Some(lits)) = (field, lits) {
+            let column = self.reg.column(&f.path);
+            let test = match (lname.as_str(), lits.as_slice()) {
+                ("startswith", [l]) => Some(ValueTest::AnyOf(vec![Pattern::starts_with(l, ci)])),
+                ("endswith", [l]) => Some(ValueTest::AnyOf(vec![Pattern::ends_with(l, ci)])),
+                // An empty needle matches nothing in Elasticsearch.
+                ("stringcontains", [""]) => return Ok(Predicate::False),
+                ("stringcontains", [l]) => Some(ValueTest::AnyOf(vec![Pattern::contains(l, ci)])),
+                ("cidrmatch", cidrs) => {
+                    let mut nets = Vec::new();
+                    for (c, a) in cidrs.iter().zip(&args[1..]) {
+                        match Cidr::parse(c) {
+                            Some(n) => nets.push(n),
+                            None => return invalid(format!("{c:?} is not a CIDR block"), a.span),
+                        }
+                    }
+                    Some(ValueTest::Cidr(nets))
+                }
+                _ => None,
+            };
+            if let Some(test) = test {
+                return Ok(Predicate::Leaf { column, test });
+            }
+        }
+        let s = self.script(&Expr::new(ExprKind::Call { name: name.to_string(), insensitive: ci, args: args.to_vec() }, span))?;
+        match &s {
+            Script::Call { func, .. }
+                if !matches!(
+                    func,
+                    Func::StartsWith { .. } | Func::EndsWith { .. } | Func::StringContains { .. } | Func::CidrMatch
+                ) =>
+            {
+                invalid(format!("condition must be a boolean, but {name} does not return one"), span)
+            }
+            _ => Ok(Predicate::Script(s)),
+        }
+    }
+
+    fn match_test(&mut self, op: MatchOp, patterns: &[Expr]) -> Result<ValueTest, CompileError> {
+        let ci = op.case_insensitive();
+        let mut pats = Vec::new();
+        let mut regexes = Vec::new();
+        for p in patterns {
+            let ExprKind::Literal(Literal::String(s)) = &p.kind else {
+                return invalid(format!("the {op} operator takes string patterns"), p.span);
+            };
+            match op {
+                MatchOp::Colon | MatchOp::Like | MatchOp::LikeInsensitive => pats.push(Pattern::wildcard(s, ci)),
+                MatchOp::Regex | MatchOp::RegexInsensitive => {
+                    let translated = match lucene_regex::translate(s, ci) {
+                        Ok(t) => t,
+                        Err(what) => return unsupported(what, p.span),
+                    };
+                    match regex::Regex::new(&translated) {
+                        Ok(r) => regexes.push(r),
+                        Err(err) => return invalid(format!("invalid regular expression: {err}"), p.span),
+                    }
+                }
+            }
+        }
+        Ok(if regexes.is_empty() { ValueTest::AnyOf(pats) } else { ValueTest::Regex(regexes) })
+    }
+
+    /// Compile a computed (script) expression.
+    fn script(&mut self, e: &Expr) -> Result<Script, CompileError> {
+        Ok(match &e.kind {
+            ExprKind::Literal(l) => Script::Lit(match l {
+                Literal::String(s) => Val::Str(std::borrow::Cow::Owned(s.clone())),
+                Literal::Integer(i) => Val::Int(*i),
+                Literal::Float(f) => Val::Float(*f),
+                Literal::Boolean(b) => Val::Bool(*b),
+                Literal::Null => Val::Null,
+            }),
+            ExprKind::Field(f) => Script::Field { column: self.reg.column(&f.path) },
+            ExprKind::Not(a) => Script::Not(Box::new(self.script(a)?)),
+            ExprKind::And(a, b) => Script::And(Box::new(self.script(a)?), Box::new(self.script(b)?)),
+            ExprKind::Or(a, b) => Script::Or(Box::new(self.script(a)?), Box::new(self.script(b)?)),
+            ExprKind::Negate(a) => Script::Negate(Box::new(self.script(a)?)),
+            ExprKind::Compare { op, left, right } => Script::Compare {
+                op: match op {
+                    CompareOp::Eq => Cmp::Eq,
+                    CompareOp::NotEq => Cmp::NotEq,
+                    CompareOp::Lt => Cmp::Lt,
+                    CompareOp::LtEq => Cmp::LtEq,
+                    CompareOp::Gt => Cmp::Gt,
+                    CompareOp::GtEq => Cmp::GtEq,
+                },
+                left: Box::new(self.script(left)?),
+                right: Box::new(self.script(right)?),
+            },
+            ExprKind::Match { op, value, patterns } => {
+                let value = Box::new(self.script(value)?);
+                match self.match_test(*op, patterns)? {
+                    ValueTest::Regex(regexes) => Script::Regex { value, regexes },
+                    ValueTest::AnyOf(patterns) => Script::Matches { value, patterns },
+                    _ => return invalid("unexpected pattern test", e.span),
+                }
+            }
+            ExprKind::In { value, list, negated, insensitive } => {
+                let s = Script::In {
+                    value: Box::new(self.script(value)?),
+                    list: list.iter().map(|x| self.script(x)).collect::<Result<_, _>>()?,
+                    insensitive: *insensitive,
+                };
+                if *negated {
+                    Script::Not(Box::new(s))
+                } else {
+                    s
+                }
+            }
+            ExprKind::Arith { op, left, right } => Script::Call {
+                func: match op {
+                    ArithOp::Add => Func::Add,
+                    ArithOp::Sub => Func::Subtract,
+                    ArithOp::Mul => Func::Multiply,
+                    ArithOp::Div => Func::Divide,
+                    ArithOp::Mod => Func::Modulo,
+                },
+                args: vec![self.script(left)?, self.script(right)?],
+            },
+            ExprKind::Call { name, insensitive, args } => {
+                let ci = *insensitive;
+                let func = match name.to_ascii_lowercase().as_str() {
+                    "add" => Func::Add,
+                    "subtract" => Func::Subtract,
+                    "multiply" => Func::Multiply,
+                    "divide" => Func::Divide,
+                    "modulo" => Func::Modulo,
+                    "between" => Func::Between { ci },
+                    "concat" => Func::Concat,
+                    "endswith" => Func::EndsWith { ci },
+                    "startswith" => Func::StartsWith { ci },
+                    "stringcontains" => Func::StringContains { ci },
+                    "indexof" => Func::IndexOf { ci },
+                    "length" => Func::Length,
+                    "number" => Func::Number,
+                    "string" => Func::String,
+                    "substring" => Func::Substring,
+                    "cidrmatch" => Func::CidrMatch,
+                    _ => return invalid(format!("unknown function {name}"), e.span),
+                };
+                Script::Call { func, args: args.iter().map(|a| self.script(a)).collect::<Result<_, _>>()? }
+            }
+        })
     }
 
     fn compare(&mut self, op: CompareOp, left: &Expr, right: &Expr, span: Span) -> Result<Predicate, CompileError> {
@@ -276,7 +453,13 @@ impl Cx<'_> {
             (Operand::Field(_), Operand::Field(_)) => {
                 return invalid("comparing two fields is not supported by Elasticsearch EQL", span)
             }
-            _ => return unsupported("comparisons of computed values", span),
+            _ => {
+                let s = self.script(&Expr::new(
+                    ExprKind::Compare { op, left: Box::new(left.clone()), right: Box::new(right.clone()) },
+                    span,
+                ))?;
+                return Ok(Predicate::Script(s));
+            }
         };
         let column = self.reg.column(&f.path);
         let leaf = match lit {

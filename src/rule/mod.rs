@@ -259,7 +259,7 @@ mod tests {
         assert_eq!(e.kind, RuleErrorKind::Invalid);
         assert_eq!((e.line, e.column), (11, 3), "{}", e.render());
         assert!(e.render().contains("\n      foo(process.name)\n      ^^^^^^^^^^^^^^^^^"), "{}", e.render());
-        let text2 = text.replace("foo(process.name)", "process.name regex \"a.*\"");
+        let text2 = text.replace("foo(process.name)", "process.name regex \"~a\"");
         let e = load_rule_text("x.toml", &text2, &mut reg).unwrap_err();
         assert_eq!(e.kind, RuleErrorKind::Unsupported, "{}", e.render());
     }
