@@ -250,6 +250,7 @@ pub fn filter_batch(rules: &RuleSet, batch: &EventBatch, chunk: &Chunk) -> Candi
                         origin: batch.origin.clone(),
                         line: batch.lines[row],
                         timestamp_ms: ts,
+                        tiebreaker,
                         stage: 0,
                         event_id: row_values(cols[rules.event_id_column], row).next().map(str::to_string),
                     })
@@ -428,6 +429,27 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// Order one rule's detections as Elasticsearch returns them — events by (time,
+/// tie-breaker), sequences by their last event — and apply the rule's `| head N` /
+/// `| tail N` pipes. Only meaningful over a whole input (replay).
+pub fn apply_pipes(rule: &crate::rule::CompiledRule, dets: &mut Vec<Detection>) {
+    let key = |d: &Detection| {
+        let last = d.events.last();
+        (last.map_or(i64::MIN, |e| e.timestamp_ms), last.and_then(|e| e.tiebreaker).map_or((1, 0), |t| (0, t)))
+    };
+    dets.sort_by_key(|d| key(d));
+    for (kind, n) in &rule.pipes {
+        let n = *n as usize;
+        match kind {
+            crate::rule::ast::PipeKind::Head => dets.truncate(n),
+            crate::rule::ast::PipeKind::Tail => {
+                let drop = dets.len().saturating_sub(n);
+                dets.drain(..drop);
+            }
+        }
+    }
 }
 
 /// Run a whole in-memory input through the engine, cut at the given byte offsets (each

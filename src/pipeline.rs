@@ -86,6 +86,8 @@ pub fn replay_files(
         let mut waiting: BTreeMap<u64, Filtered> = BTreeMap::new();
         let mut next = 0u64;
         let mut sink_error: Option<std::io::Error> = None;
+        // Rules with `| head` / `| tail` need the whole result before anything is emitted.
+        let mut piped: Vec<Vec<Detection>> = rules.rules.iter().map(|_| Vec::new()).collect();
         for (seq, f) in &out_rx {
             waiting.insert(seq, f);
             while let Some(f) = waiting.remove(&next) {
@@ -98,6 +100,10 @@ pub fn replay_files(
                     sink.data_error(&e);
                 }
                 for d in dets {
+                    if !rules.rules[d.rule].pipes.is_empty() {
+                        piped[d.rule].push(d);
+                        continue;
+                    }
                     if let Err(e) = sink.detection(&rules, d) {
                         sink_error = Some(e);
                         break;
@@ -118,7 +124,17 @@ pub fn replay_files(
         }
         read_result?;
         for d in engine.finish() {
-            sink.detection(&rules, d)?;
+            if rules.rules[d.rule].pipes.is_empty() {
+                sink.detection(&rules, d)?;
+            } else {
+                piped[d.rule].push(d);
+            }
+        }
+        for (i, mut dets) in piped.into_iter().enumerate() {
+            crate::engine::apply_pipes(&rules.rules[i], &mut dets);
+            for d in dets {
+                sink.detection(&rules, d)?;
+            }
         }
         Ok(engine.stats())
     })

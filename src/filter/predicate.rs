@@ -45,6 +45,9 @@ pub enum ValueTest {
     Regex(Vec<regex::Regex>),
     /// The value is an IP address inside one of the networks (`cidrMatch`).
     Cidr(Vec<Cidr>),
+    /// A `date` field compared with a date (RFC 3339 or epoch milliseconds), at
+    /// millisecond precision as Elasticsearch's `date` type keeps.
+    Date { op: NumOp, rhs_ms: i64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +84,10 @@ impl ValueTest {
             ValueTest::Text { op, rhs } => op.holds(v.cmp(rhs)),
             ValueTest::Regex(rs) => std::str::from_utf8(v).is_ok_and(|s| rs.iter().any(|r| r.is_match(s))),
             ValueTest::Cidr(cs) => std::str::from_utf8(v).is_ok_and(|s| cs.iter().any(|c| c.contains(s))),
+            ValueTest::Date { op, rhs_ms } => std::str::from_utf8(v)
+                .ok()
+                .and_then(crate::engine::parse_timestamp)
+                .is_some_and(|t| op.holds(t.cmp(rhs_ms))),
         }
     }
 }

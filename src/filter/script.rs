@@ -120,6 +120,9 @@ pub enum Script {
     Regex { value: Box<Script>, regexes: Vec<regex::Regex> },
     In { value: Box<Script>, list: Vec<Script>, insensitive: bool },
     Negate(Box<Script>),
+    /// `x == null` / `x != null`: two-valued (Elasticsearch rewrites them to IsNull /
+    /// IsNotNull), true or false, never null.
+    IsNull { value: Box<Script>, negated: bool },
 }
 
 impl Script {
@@ -136,6 +139,9 @@ impl Script {
                     .collect()
             }
             Script::Lit(v) => vec![v.clone(); n],
+            Script::IsNull { value, negated } => {
+                value.eval(cols, n).into_iter().map(|v| Val::Bool((v == Val::Null) != *negated)).collect()
+            }
             Script::Negate(e) => e
                 .eval(cols, n)
                 .into_iter()
@@ -241,6 +247,7 @@ impl Script {
                 .min_by(|a, b| first_value_order(a, b))
                 .map_or(Val::Null, |v| Val::Str(Cow::Owned(v.to_string()))),
             Script::Lit(v) => v.clone(),
+            Script::IsNull { value, negated } => Val::Bool((value.eval_row(row) == Val::Null) != *negated),
             Script::Negate(e) => match e.eval_row(row).number() {
                 Some(Val::Int(i)) => i.checked_neg().map_or(Val::Null, Val::Int),
                 Some(Val::Float(f)) => Val::Float(-f),
@@ -387,7 +394,9 @@ fn find(hay: &str, needle: &str, ci: bool, from: usize) -> Option<usize> {
 
 /// Apply a script function to one row's arguments. A null argument gives null.
 fn call<'a>(func: Func, args: &[&Val<'a>]) -> Val<'a> {
-    if args.iter().any(|a| **a == Val::Null) {
+    // A null argument gives null, except optional ones that have a default: number's base.
+    let required = if func == Func::Number { &args[..1] } else { args };
+    if required.iter().any(|a| **a == Val::Null) {
         return Val::Null;
     }
     let text = |i: usize| args[i].text().map(|c| c.into_owned()).unwrap_or_default();
@@ -448,7 +457,10 @@ fn call<'a>(func: Func, args: &[&Val<'a>]) -> Val<'a> {
         }
         Func::Number => {
             let s = text(0);
-            let base = if args.len() > 1 { args[1].as_i64().unwrap_or(10) } else { 10 };
+            let base = match args.get(1) {
+                Some(Val::Null) | None => 10,
+                Some(b) => b.as_i64().unwrap_or(10),
+            };
             let t = s.trim();
             if base == 16 {
                 let h = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")).unwrap_or(t);

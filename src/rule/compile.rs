@@ -51,15 +51,31 @@ pub struct CompiledRule {
     pub timestamp_column: usize,
     /// Column of the tie-breaker field.
     pub tiebreaker_column: Option<usize>,
+    /// `| head N` / `| tail N`, applied to the whole result in replay
+    /// ([`crate::engine::apply_pipes`]).
+    pub pipes: Vec<(PipeKind, u64)>,
 }
 
 /// Assigns columns to field paths, shared by all rules of a set so they decode once.
 #[derive(Debug, Default, Clone)]
 pub struct ColumnRegistry {
     fields: Vec<String>,
+    /// The index mapping, when known: an optional field (`?f`) absent from it is a
+    /// constant null, as Elasticsearch resolves unmapped optional fields. Without a
+    /// mapping (streams of ECS events) every field counts as mapped.
+    mapping: Option<std::collections::HashSet<String>>,
 }
 
 impl ColumnRegistry {
+    /// A registry that knows the index mapping (see [`ColumnRegistry::mapping`]).
+    pub fn with_mapping(fields: impl IntoIterator<Item = String>) -> Self {
+        ColumnRegistry { fields: Vec::new(), mapping: Some(fields.into_iter().collect()) }
+    }
+
+    fn unmapped(&self, path: &str) -> bool {
+        self.mapping.as_ref().is_some_and(|m| !m.contains(path))
+    }
+
     pub fn column(&mut self, path: &str) -> usize {
         if let Some(i) = self.fields.iter().position(|f| f == path) {
             return i;
@@ -94,16 +110,15 @@ fn invalid<T>(msg: impl Into<String>, span: Span) -> Result<T, CompileError> {
 
 /// Compile a checked query of a rule.
 pub fn compile(meta: RuleMeta, q: &Query, reg: &mut ColumnRegistry) -> Result<CompiledRule, CompileError> {
-    if let Some(p) = q.pipes.first() {
-        return unsupported("pipes (| head, | tail) in detection rules", p.span);
-    }
+    let pipes: Vec<(PipeKind, u64)> = q.pipes.iter().map(|p| (p.kind, p.count)).collect();
     let category_field = meta.event_category_override.clone().unwrap_or_else(|| "event.category".to_string());
     let timestamp_column = reg.column(meta.timestamp_field.as_deref().unwrap_or("@timestamp"));
     // Elasticsearch orders equal timestamps by the rule's tiebreaker; without one, seqhound
     // uses Endpoint's per-agent `event.sequence`, then arrival order.
     let tiebreaker_column = Some(reg.column(meta.tiebreaker_field.as_deref().unwrap_or("event.sequence")));
     reg.column("event.id");
-    let mut cx = Cx { reg, category_field };
+    let timestamp_field = meta.timestamp_field.clone().unwrap_or_else(|| "@timestamp".to_string());
+    let mut cx = Cx { reg, category_field, timestamp_field };
     match &q.body {
         QueryBody::Event(e) => {
             let predicate = cx.event_query(e)?;
@@ -115,6 +130,7 @@ pub fn compile(meta: RuleMeta, q: &Query, reg: &mut ColumnRegistry) -> Result<Co
                 maxspan_ms: None,
                 timestamp_column,
                 tiebreaker_column,
+                pipes: pipes.clone(),
             })
         }
         QueryBody::Sample(s) => unsupported("sample queries", s.span),
@@ -145,6 +161,7 @@ pub fn compile(meta: RuleMeta, q: &Query, reg: &mut ColumnRegistry) -> Result<Co
                 maxspan_ms: s.maxspan.map(|m| m.millis),
                 timestamp_column,
                 tiebreaker_column,
+                pipes: pipes.clone(),
             })
         }
     }
@@ -153,6 +170,7 @@ pub fn compile(meta: RuleMeta, q: &Query, reg: &mut ColumnRegistry) -> Result<Co
 struct Cx<'a> {
     reg: &'a mut ColumnRegistry,
     category_field: String,
+    timestamp_field: String,
 }
 
 enum Operand<'a> {
@@ -190,8 +208,42 @@ fn num_op(op: CompareOp) -> NumOp {
 }
 
 impl Cx<'_> {
+    /// Replace unmapped optional fields by `null` literals.
+    fn fold_unmapped(&self, e: &Expr) -> Expr {
+        let f = |x: &Expr| Box::new(self.fold_unmapped(x));
+        let kind = match &e.kind {
+            ExprKind::Field(fr) if fr.optional && self.reg.unmapped(&fr.path) => ExprKind::Literal(Literal::Null),
+            ExprKind::Not(a) => ExprKind::Not(f(a)),
+            ExprKind::Negate(a) => ExprKind::Negate(f(a)),
+            ExprKind::And(a, b) => ExprKind::And(f(a), f(b)),
+            ExprKind::Or(a, b) => ExprKind::Or(f(a), f(b)),
+            ExprKind::Compare { op, left, right } => ExprKind::Compare { op: *op, left: f(left), right: f(right) },
+            ExprKind::Arith { op, left, right } => ExprKind::Arith { op: *op, left: f(left), right: f(right) },
+            ExprKind::Match { op, value, patterns } => ExprKind::Match { op: *op, value: f(value), patterns: patterns.clone() },
+            ExprKind::In { value, list, negated, insensitive } => ExprKind::In {
+                value: f(value),
+                list: list.iter().map(|x| self.fold_unmapped(x)).collect(),
+                negated: *negated,
+                insensitive: *insensitive,
+            },
+            ExprKind::Call { name, insensitive, args } => ExprKind::Call {
+                name: name.clone(),
+                insensitive: *insensitive,
+                args: args.iter().map(|x| self.fold_unmapped(x)).collect(),
+            },
+            k => k.clone(),
+        };
+        Expr::new(kind, e.span)
+    }
+
+    /// ECS `date` fields (and the rule's time field) compare as dates, not text.
+    fn is_date_field(&self, path: &str) -> bool {
+        const DATE_SUFFIXES: &[&str] = &[".created", ".ingested", ".start", ".end", ".mtime", ".ctime", ".accessed"];
+        path == self.timestamp_field || path == "@timestamp" || DATE_SUFFIXES.iter().any(|s| path.ends_with(s))
+    }
+
     fn event_query(&mut self, e: &EventQuery) -> Result<Predicate, CompileError> {
-        let cond = self.cond(&e.condition)?;
+        let cond = self.cond(&self.fold_unmapped(&e.condition))?;
         Ok(match &e.category {
             Category::Any => cond,
             Category::Named(c) => {
@@ -213,6 +265,8 @@ impl Cx<'_> {
         match &e.kind {
             ExprKind::Literal(Literal::Boolean(true)) => Ok(Predicate::True),
             ExprKind::Literal(Literal::Boolean(false)) => Ok(Predicate::False),
+            // A null condition (an unmapped optional field) drops every event.
+            ExprKind::Literal(Literal::Null) => Ok(Predicate::False),
             ExprKind::Literal(l) => invalid(format!("condition must be a boolean, found {l}"), e.span),
             ExprKind::And(a, b) => Ok(and(vec![self.cond(a)?, self.cond(b)?])),
             ExprKind::Or(a, b) => Ok(or(vec![self.cond(a)?, self.cond(b)?])),
@@ -378,6 +432,12 @@ impl Cx<'_> {
             ExprKind::And(a, b) => Script::And(Box::new(self.script(a)?), Box::new(self.script(b)?)),
             ExprKind::Or(a, b) => Script::Or(Box::new(self.script(a)?), Box::new(self.script(b)?)),
             ExprKind::Negate(a) => Script::Negate(Box::new(self.script(a)?)),
+            ExprKind::Compare { op: op @ (CompareOp::Eq | CompareOp::NotEq), left, right }
+                if matches!(left.kind, ExprKind::Literal(Literal::Null)) || matches!(right.kind, ExprKind::Literal(Literal::Null)) =>
+            {
+                let other = if matches!(left.kind, ExprKind::Literal(Literal::Null)) { right } else { left };
+                Script::IsNull { value: Box::new(self.script(other)?), negated: *op == CompareOp::NotEq }
+            }
             ExprKind::Compare { op, left, right } => Script::Compare {
                 op: match op {
                     CompareOp::Eq => Cmp::Eq,
@@ -450,9 +510,6 @@ impl Cx<'_> {
         let (f, lit, op) = match (operand(left), operand(right)) {
             (Operand::Field(f), Operand::Lit(l)) => (f, l, op),
             (Operand::Lit(l), Operand::Field(f)) => (f, l, flip(op)),
-            (Operand::Field(_), Operand::Field(_)) => {
-                return invalid("comparing two fields is not supported by Elasticsearch EQL", span)
-            }
             _ => {
                 let s = self.script(&Expr::new(
                     ExprKind::Compare { op, left: Box::new(left.clone()), right: Box::new(right.clone()) },
@@ -462,6 +519,18 @@ impl Cx<'_> {
             }
         };
         let column = self.reg.column(&f.path);
+        if self.is_date_field(&f.path) {
+            let rhs_ms = match lit {
+                Literal::String(s) => crate::engine::parse_timestamp(s),
+                Literal::Integer(n) => Some(*n),
+                _ => None,
+            };
+            let Some(rhs_ms) = rhs_ms else {
+                return invalid(format!("{lit} is not a date (RFC 3339 or epoch milliseconds)"), span);
+            };
+            let p = Predicate::Leaf { column, test: ValueTest::Date { op: num_op(op), rhs_ms } };
+            return Ok(if op == CompareOp::NotEq { not(p) } else { p });
+        }
         let leaf = match lit {
             Literal::Null => {
                 return match op {

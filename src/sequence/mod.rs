@@ -25,6 +25,8 @@ pub struct EventRef {
     pub line: u64,
     /// Event time in epoch milliseconds (Elasticsearch keeps milliseconds).
     pub timestamp_ms: i64,
+    /// The tie-breaker value (`event.sequence` unless the rule names another field).
+    pub tiebreaker: Option<i64>,
     /// Index of the stage this event matched.
     pub stage: usize,
     /// `event.id` of the event, when present.
