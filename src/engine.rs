@@ -205,10 +205,12 @@ pub fn filter_batch(rules: &RuleSet, batch: &EventBatch, chunk: &Chunk) -> Candi
     let masks: Vec<Vec<BooleanBuffer>> = rules
         .rules
         .iter()
-        .map(|r| r.stages.iter().map(|s| s.predicate.evaluate(&cols, n)).collect())
+        .map(|r| r.all_stages().map(|s| s.predicate.evaluate(&cols, n)).collect())
         .collect();
-    for m in masks.iter().flatten() {
-        out.stage_matches.push(m.count_set_bits() as u64);
+    for (r, m) in rules.rules.iter().zip(&masks) {
+        for s in &m[..r.stages.len()] {
+            out.stage_matches.push(s.count_set_bits() as u64);
+        }
     }
     // Rows with bad timestamps are reported once, even if several rules want them.
     let mut bad_rows: Vec<usize> = Vec::new();
@@ -258,7 +260,7 @@ pub fn filter_batch(rules: &RuleSet, batch: &EventBatch, chunk: &Chunk) -> Candi
                 .clone();
             let event = if event.timestamp_ms == ts { event } else { Arc::new(EventRef { timestamp_ms: ts, ..(*event).clone() }) };
             let mut stage_keys = Vec::new();
-            for (si, stage) in rule.stages.iter().enumerate() {
+            for (si, stage) in rule.all_stages().enumerate() {
                 if !stage_masks[si].value(row) {
                     continue;
                 }

@@ -62,7 +62,7 @@ thread_local! {
 impl Precheck {
     /// Derive the pre-check from every stage of every rule.
     pub fn for_rules(rules: &[CompiledRule]) -> Self {
-        let preds: Vec<&Predicate> = rules.iter().flat_map(|r| r.stages.iter().map(|s| &s.predicate)).collect();
+        let preds: Vec<&Predicate> = rules.iter().flat_map(|r| r.all_stages().map(|s| &s.predicate)).collect();
         Self::for_predicates(&preds)
     }
 

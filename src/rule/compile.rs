@@ -51,6 +51,9 @@ pub struct CompiledRule {
     pub timestamp_column: usize,
     /// Column of the tie-breaker field.
     pub tiebreaker_column: Option<usize>,
+    /// `until [..]`: a same-key match ends the key's pending sequences. Its index in
+    /// candidates is `stages.len()`.
+    pub until: Option<CompiledStage>,
     /// `| head N` / `| tail N`, applied to the whole result in replay
     /// ([`crate::engine::apply_pipes`]).
     pub pipes: Vec<(PipeKind, u64)>,
@@ -131,13 +134,11 @@ pub fn compile(meta: RuleMeta, q: &Query, reg: &mut ColumnRegistry) -> Result<Co
                 timestamp_column,
                 tiebreaker_column,
                 pipes: pipes.clone(),
+                until: None,
             })
         }
         QueryBody::Sample(s) => unsupported("sample queries", s.span),
         QueryBody::Sequence(s) => {
-            if let Some(u) = &s.until {
-                return unsupported("until clauses in sequences", u.span);
-            }
             if let Some(st) = s.stages.iter().find(|st| st.missing) {
                 return unsupported("missing event stages ![...]", st.span);
             }
@@ -153,6 +154,17 @@ pub fn compile(meta: RuleMeta, q: &Query, reg: &mut ColumnRegistry) -> Result<Co
                     stages.push(CompiledStage { predicate: predicate.clone(), keys: keys.clone() });
                 }
             }
+            let until = match &s.until {
+                Some(u) => {
+                    let predicate = cx.event_query(&u.query)?;
+                    let mut keys = header.clone();
+                    for k in &u.by {
+                        keys.push(cx.key(k)?);
+                    }
+                    Some(CompiledStage { predicate, keys })
+                }
+                None => None,
+            };
             Ok(CompiledRule {
                 meta,
                 shape: RuleShape::Sequence,
@@ -162,8 +174,16 @@ pub fn compile(meta: RuleMeta, q: &Query, reg: &mut ColumnRegistry) -> Result<Co
                 timestamp_column,
                 tiebreaker_column,
                 pipes: pipes.clone(),
+                until,
             })
         }
+    }
+}
+
+impl CompiledRule {
+    /// The stages, then the `until` stage if any (at index `stages.len()`).
+    pub fn all_stages(&self) -> impl Iterator<Item = &CompiledStage> {
+        self.stages.iter().chain(self.until.iter())
     }
 }
 

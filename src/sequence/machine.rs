@@ -145,6 +145,12 @@ impl Sequencer {
     fn apply(&mut self, ordinal: Ordinal, mut entry: Entry, out: &mut Vec<Detection>) {
         entry.stage_keys.sort_by_key(|a| std::cmp::Reverse(a.0));
         let last_stage = self.stages - 1;
+        // `until` (index `stages`) applies after the event's own transitions: Elasticsearch
+        // rejects a sequence when an until event lies between its last match and the next
+        // one, both inclusive, so it also ends what this event just started or advanced.
+        let until_keys: Vec<Key> =
+            entry.stage_keys.iter().filter(|(s, _)| *s == self.stages).map(|(_, k)| k.clone()).collect();
+        entry.stage_keys.retain(|(s, _)| *s < self.stages);
         for (stage, key) in entry.stage_keys {
             if stage == 0 {
                 self.start(ordinal, &entry.event, key);
@@ -176,6 +182,14 @@ impl Sequencer {
                 });
             } else {
                 self.insert(stage, key, p);
+            }
+        }
+        for key in until_keys {
+            for stage in 0..self.pending.len() {
+                if self.pending[stage].remove(&key).is_some() {
+                    self.pending_count -= 1;
+                    self.stats.until_dropped += 1;
+                }
             }
         }
     }

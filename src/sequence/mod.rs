@@ -98,6 +98,8 @@ pub struct SequenceStats {
     pub evicted: u64,
     /// Pending sequences dropped because maxspan had certainly passed.
     pub expired: u64,
+    /// Pending sequences ended by an `until` event.
+    pub until_dropped: u64,
     /// Stage matches refused because maxspan was exceeded.
     pub maxspan_rejected: u64,
     /// Current number of pending sequences.
