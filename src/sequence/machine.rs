@@ -60,7 +60,13 @@ pub struct Sequencer {
     next_id: u64,
     pending_count: usize,
     stats: SequenceStats,
+    /// Largest event time seen by this rule (the clock for forgetting idle partitions).
+    max_ts: i64,
+    pushes: u64,
 }
+
+/// Idle partitions are looked for every this many candidates (amortizes the scan).
+const PARTITION_GC_EVERY: u64 = 4096;
 
 impl Sequencer {
     pub fn new(rule_index: usize, rule: &CompiledRule, lateness_ms: i64, cap: usize) -> Self {
@@ -79,6 +85,8 @@ impl Sequencer {
             next_id: 0,
             pending_count: 0,
             stats: SequenceStats::default(),
+            max_ts: i64::MIN,
+            pushes: 0,
         }
     }
 
@@ -95,6 +103,11 @@ impl Sequencer {
 
     /// Feed one candidate (in arrival order); completed detections go to `out`.
     pub fn push(&mut self, c: Candidate, out: &mut Vec<Detection>) {
+        self.max_ts = self.max_ts.max(c.ordinal.timestamp_ms);
+        self.pushes += 1;
+        if self.pushes % PARTITION_GC_EVERY == 0 {
+            self.release_quiet_partitions(out);
+        }
         if self.shape == RuleShape::Event {
             out.push(Detection { rule: self.rule, events: vec![(*c.event).clone()], join_keys: vec![] });
             return;
@@ -125,6 +138,35 @@ impl Sequencer {
                 }
             }
         }
+        self.sweep();
+    }
+
+    /// Forget partitions with nothing buffered whose time is far behind this rule's clock:
+    /// keys with a unique value per process (`sequence by process.entity_id`) would
+    /// otherwise keep one partition per process forever. A forgotten partition that sees
+    /// events again starts afresh; its pending sequences stay in the state machine.
+    fn forget_idle_partitions(&mut self) {
+        let horizon = self.max_ts.saturating_sub(self.lateness_ms.saturating_add(self.maxspan_ms.unwrap_or(0)));
+        self.partitions.retain(|_, p| !p.is_empty() || p.max_ts().is_some_and(|t| t >= horizon));
+    }
+
+    /// A partition that has gone quiet — its latest event is older than the rule's
+    /// clock minus the lateness — gets no later event to move its own watermark, so its
+    /// last candidates would wait forever. Release them by the rule's clock (event time
+    /// in replay), in order, then forget idle partitions.
+    pub fn release_quiet_partitions(&mut self, out: &mut Vec<Detection>) {
+        let cutoff = self.max_ts.saturating_sub(self.lateness_ms);
+        let mut ready: Vec<(Ordinal, Entry)> = Vec::new();
+        for p in self.partitions.values_mut() {
+            if !p.is_empty() && p.max_ts().is_some_and(|t| t < cutoff) {
+                ready.extend(p.drain());
+            }
+        }
+        ready.sort_by_key(|a| a.0);
+        for (o, e) in ready {
+            self.apply(o, e, out);
+        }
+        self.forget_idle_partitions();
         self.sweep();
     }
 
@@ -227,6 +269,13 @@ impl Sequencer {
     /// Drop stale order entries and pending sequences whose maxspan has passed in their
     /// partition, from the front of the order queue.
     fn sweep(&mut self) {
+        // A pending sequence that never expires (no maxspan) at the front would keep the
+        // stale entries behind it forever: compact once they dominate, so the queue stays
+        // proportional to the live state (amortized O(1) per insert).
+        if self.order.len() > 2 * self.pending_count + 1024 {
+            let pending = &self.pending;
+            self.order.retain(|(id, st, k)| pending[*st].get(k).is_some_and(|p| p.id == *id));
+        }
         while let Some((id, st, k)) = self.order.front() {
             let Some(p) = self.pending[*st].get(k) else {
                 self.order.pop_front();
@@ -239,7 +288,12 @@ impl Sequencer {
             let expired = match self.maxspan_ms {
                 Some(m) => {
                     let head: &[Option<Box<str>>] = &k[..self.header];
-                    self.partitions.get(head).and_then(Partition::released_ts).is_some_and(|t| t - p.start_ts > m)
+                    let clock = match self.partitions.get(head) {
+                        Some(part) => part.released_ts(),
+                        // Forgotten (idle) partition: everything in it was released long ago.
+                        None => Some(self.max_ts.saturating_sub(self.lateness_ms)),
+                    };
+                    clock.is_some_and(|t| t.saturating_sub(p.start_ts) > m)
                 }
                 None => false,
             };

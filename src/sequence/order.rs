@@ -69,6 +69,11 @@ impl Partition {
         all.into_iter().collect()
     }
 
+    /// Largest event time seen in this partition.
+    pub fn max_ts(&self) -> Option<i64> {
+        self.max_ts
+    }
+
     /// Time of the last released candidate.
     pub fn released_ts(&self) -> Option<i64> {
         self.released.map(|o| o.timestamp_ms)
