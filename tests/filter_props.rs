@@ -11,6 +11,7 @@ use seqhound::decode::precheck::Precheck;
 use seqhound::decode::{Decoder, Projection};
 use seqhound::filter::pattern::Pattern;
 use seqhound::filter::predicate::{list_columns, NumOp, Predicate, ValueTest};
+use seqhound::filter::script::{Cidr, Cmp, Func, Script, Val};
 use seqhound::source::{Chunk, Origin};
 use serde_json::Value;
 
@@ -90,8 +91,54 @@ fn leaf() -> impl Strategy<Value = Predicate> {
     ]
 }
 
+/// Computed (script) values: fields, literals and functions over them.
+fn script_value() -> impl Strategy<Value = Script> {
+    let lit = prop_oneof![
+        (0..WORDS.len()).prop_map(|i| Script::Lit(Val::Str(WORDS[i].to_string().into()))),
+        (-3i64..50).prop_map(|n| Script::Lit(Val::Int(n))),
+        Just(Script::Lit(Val::Null)),
+    ];
+    let base = prop_oneof![(0usize..4).prop_map(|column| Script::Field { column }), lit];
+    base.prop_recursive(2, 8, 3, |inner| {
+        let func = prop_oneof![
+            Just(Func::Length),
+            Just(Func::Concat),
+            Just(Func::Substring),
+            Just(Func::Add),
+            Just(Func::Divide),
+            Just(Func::String),
+            Just(Func::Number),
+            Just(Func::IndexOf { ci: true }),
+            Just(Func::Between { ci: false }),
+        ];
+        (func, proptest::collection::vec(inner, 1..4)).prop_map(|(func, args)| Script::Call { func, args })
+    })
+}
+
+/// A computed condition (Elasticsearch's script leaf).
+fn script_cond() -> impl Strategy<Value = Predicate> {
+    let cmp = prop_oneof![Just(Cmp::Eq), Just(Cmp::NotEq), Just(Cmp::Lt), Just(Cmp::GtEq)];
+    let atom = prop_oneof![
+        (cmp, script_value(), script_value()).prop_map(|(op, l, r)| Script::Compare { op, left: Box::new(l), right: Box::new(r) }),
+        (script_value(), any::<bool>()).prop_map(|(v, negated)| Script::IsNull { value: Box::new(v), negated }),
+        (script_value(), 0..WORDS.len()).prop_map(|(v, i)| Script::Matches { value: Box::new(v), patterns: vec![Pattern::wildcard(&format!("*{}", WORDS[i]), true)] }),
+        (script_value(), proptest::collection::vec(script_value(), 1..3), any::<bool>())
+            .prop_map(|(v, list, insensitive)| Script::In { value: Box::new(v), list, insensitive }),
+        (0usize..4).prop_map(|c| Script::Call { func: Func::CidrMatch, args: vec![Script::Field { column: c }, Script::Lit(Val::Str("10.0.0.0/8".into()))] }),
+    ];
+    atom.prop_recursive(2, 6, 2, |inner| {
+        prop_oneof![
+            inner.clone().prop_map(|s| Script::Not(Box::new(s))),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Script::And(Box::new(a), Box::new(b))),
+            (inner.clone(), inner).prop_map(|(a, b)| Script::Or(Box::new(a), Box::new(b))),
+        ]
+    })
+    .prop_map(Predicate::Script)
+}
+
 fn predicate() -> impl Strategy<Value = Predicate> {
-    leaf().prop_recursive(3, 12, 3, |inner| {
+    prop_oneof![3 => leaf(), 1 => script_cond(), 1 => (0usize..4).prop_map(|column| Predicate::Leaf { column, test: ValueTest::Cidr(vec![Cidr::parse("10.0.0.0/8").unwrap()]) })]
+        .prop_recursive(3, 12, 3, |inner| {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 1..3).prop_map(Predicate::And),
             proptest::collection::vec(inner.clone(), 1..3).prop_map(Predicate::Or),

@@ -394,6 +394,15 @@ fn find(hay: &str, needle: &str, ci: bool, from: usize) -> Option<usize> {
 
 /// Apply a script function to one row's arguments. A null argument gives null.
 fn call<'a>(func: Func, args: &[&Val<'a>]) -> Val<'a> {
+    // The checker enforces arity; a call built otherwise is null rather than a panic.
+    let min_args = match func {
+        Func::Concat | Func::Length | Func::Number | Func::String => 1,
+        Func::Between { .. } => 3,
+        _ => 2,
+    };
+    if args.len() < min_args {
+        return Val::Null;
+    }
     // A null argument gives null, except optional ones that have a default: number's base.
     let required = if func == Func::Number { &args[..1] } else { args };
     if required.iter().any(|a| **a == Val::Null) {
