@@ -497,6 +497,44 @@ mod tests {
         d.into_iter().map(|d| d.events.into_iter().map(|e| e.event_id.unwrap_or_default()).collect()).collect()
     }
 
+    fn rule_set(query: &str) -> Arc<RuleSet> {
+        let text = format!("[rule]\nname = \"t\"\nrule_id = \"t\"\ntype = \"eql\"\nlanguage = \"eql\"\nseverity = \"low\"\nrisk_score = 21\ndescription = \"d\"\nquery = '''\n{query}\n'''\n");
+        let mut reg = crate::rule::compile::ColumnRegistry::default();
+        let rule = crate::rule::load_rule_text("t.toml", &text, &mut reg).unwrap();
+        Arc::new(RuleSet::new(vec![rule], reg))
+    }
+
+    fn ids(rules: Arc<RuleSet>, input: &str) -> Vec<Vec<String>> {
+        let (d, _) = replay_slices(rules, EngineOptions::default(), input.as_bytes(), &[]);
+        d.into_iter().map(|d| d.events.into_iter().map(|e| e.event_id.unwrap_or_default()).collect()).collect()
+    }
+
+    fn ev(ts: u32, cat: &str, host: &str, pid: u32, id: &str) -> String {
+        format!(r#"{{"@timestamp":"2026-01-01T00:{:02}:{:02}Z","event":{{"category":"{cat}","id":"{id}"}},"host":{{"id":"{host}"}},"process":{{"pid":{pid}}}}}"#, ts / 60, ts % 60)
+    }
+
+    #[test]
+    fn sample_until_and_pipes() {
+        // sample: any order, any distance, distinct events, one per key.
+        let sample = rule_set("sample by host.id [network where true] [process where true]");
+        let input = [ev(1, "process", "h1", 1, "p1"), ev(50, "network", "h1", 1, "n1"), ev(2, "network", "h2", 1, "n2"), ev(3, "process", "h1", 2, "p2")].join("\n");
+        assert_eq!(ids(sample, &input), vec![vec!["n1", "p1"]]);
+        // until: a same-key until event ends the pending sequence.
+        let until = rule_set("sequence by host.id [process where true] [network where true] until [file where true]");
+        let input = [ev(1, "process", "h1", 1, "p1"), ev(2, "file", "h1", 1, "f1"), ev(3, "network", "h1", 1, "n1"), ev(4, "process", "h2", 1, "p2"), ev(5, "file", "h9", 1, "f2"), ev(6, "network", "h2", 1, "n2")].join("\n");
+        assert_eq!(ids(until, &input), vec![vec!["p2", "n2"]]);
+        // head/tail apply to the whole ordered result in replay.
+        let tail = rule_set("process where true | tail 2");
+        let input = [ev(3, "process", "h", 1, "c"), ev(1, "process", "h", 1, "a"), ev(2, "process", "h", 1, "b")].join("\n");
+        let mut engine = Engine::new(tail.clone(), EngineOptions::default());
+        let chunk = Chunk { bytes: Bytes::from(input), origin: Origin::new("t"), first_line: 1 };
+        let mut d = engine.push(&chunk);
+        d.extend(engine.finish());
+        apply_pipes(&tail.rules[0], &mut d);
+        let got: Vec<_> = d.iter().map(|d| d.events[0].event_id.clone().unwrap()).collect();
+        assert_eq!(got, ["b", "c"]);
+    }
+
     #[test]
     fn seed_rule_basics() {
         let exec = line("2026-01-01T00:00:00.000Z", "process", "exec", "bash", "installer", "E1", "P0", "a");

@@ -234,7 +234,7 @@ impl ReplaySink for AlertWriter {
                 writeln!(self.out, "{}", compact_line(&rule.meta, &events))?;
             }
             Format::Elastic => {
-                let is_sequence = rule.shape == seqhound::rule::RuleShape::Sequence;
+                let is_sequence = rule.shape != seqhound::rule::RuleShape::Event;
                 match build_alerts(&rule.meta, is_sequence, &events, &self.ctx, chrono::Utc::now()) {
                     Ok(docs) => {
                         for doc in docs {

@@ -19,6 +19,8 @@ pub enum RuleShape {
     Event,
     /// An EQL sequence.
     Sequence,
+    /// A `sample by` query (emitted at end of input).
+    Sample,
 }
 
 /// A join key field of a stage.
@@ -137,7 +139,29 @@ pub fn compile(meta: RuleMeta, q: &Query, reg: &mut ColumnRegistry) -> Result<Co
                 until: None,
             })
         }
-        QueryBody::Sample(s) => unsupported("sample queries", s.span),
+        QueryBody::Sample(s) => {
+            let header: Vec<KeySpec> = s.by.iter().map(|k| cx.key(k)).collect::<Result<_, _>>()?;
+            let mut stages = Vec::new();
+            for st in &s.stages {
+                let predicate = cx.event_query(&st.query)?;
+                let mut keys = header.clone();
+                for k in &st.by {
+                    keys.push(cx.key(k)?);
+                }
+                stages.push(CompiledStage { predicate, keys });
+            }
+            Ok(CompiledRule {
+                meta,
+                shape: RuleShape::Sample,
+                stages,
+                header_keys: header.len(),
+                maxspan_ms: None,
+                timestamp_column,
+                tiebreaker_column,
+                pipes: pipes.clone(),
+                until: None,
+            })
+        }
         QueryBody::Sequence(s) => {
             if let Some(st) = s.stages.iter().find(|st| st.missing) {
                 return unsupported("missing event stages ![...]", st.span);

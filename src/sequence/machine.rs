@@ -63,6 +63,8 @@ pub struct Sequencer {
     /// Largest event time seen by this rule (the clock for forgetting idle partitions).
     max_ts: i64,
     pushes: u64,
+    /// Set for `sample` rules, which bypass the sequence machinery.
+    sampler: Option<super::sample::Sampler>,
 }
 
 /// Idle partitions are looked for every this many candidates (amortizes the scan).
@@ -87,6 +89,7 @@ impl Sequencer {
             stats: SequenceStats::default(),
             max_ts: i64::MIN,
             pushes: 0,
+            sampler: (rule.shape == RuleShape::Sample).then(|| super::sample::Sampler::new(rule_index, stages, cap)),
         }
     }
 
@@ -107,6 +110,14 @@ impl Sequencer {
         self.pushes += 1;
         if self.pushes % PARTITION_GC_EVERY == 0 {
             self.release_quiet_partitions(out);
+        }
+        if let Some(s) = &mut self.sampler {
+            for (stage, keys) in c.stage_keys {
+                for key in keys {
+                    s.add(stage, key, &c.event);
+                }
+            }
+            return;
         }
         if self.shape == RuleShape::Event {
             out.push(Detection { rule: self.rule, events: vec![(*c.event).clone()], join_keys: vec![] });
@@ -172,6 +183,11 @@ impl Sequencer {
 
     /// End of input: release every buffered candidate, in event-time order.
     pub fn flush(&mut self, out: &mut Vec<Detection>) {
+        if let Some(s) = &mut self.sampler {
+            s.flush(out);
+            self.stats.evicted += std::mem::take(&mut s.evicted);
+            return;
+        }
         let mut all: Vec<(Ordinal, Entry)> = Vec::new();
         for p in self.partitions.values_mut() {
             all.extend(p.drain());

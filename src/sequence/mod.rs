@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 pub mod machine;
 pub mod order;
+pub mod sample;
 
 pub use machine::Sequencer;
 
