@@ -535,6 +535,30 @@ mod tests {
         assert_eq!(got, ["b", "c"]);
     }
 
+    /// Missing-event stages, following Elasticsearch's `TumblingWindow` checks.
+    #[test]
+    fn missing_events() {
+        let j = |evs: &[String]| evs.join("\n");
+        // Middle: a same-key match strictly between the neighbours discards the sequence.
+        let middle = rule_set("sequence by host.id with maxspan=1m [process where true] ![file where true] [network where true]");
+        let (p, n) = (ev(1, "process", "h", 1, "p"), ev(3, "network", "h", 1, "n"));
+        assert!(ids(middle.clone(), &j(&[p.clone(), ev(2, "file", "h", 1, "f"), n.clone()])).is_empty());
+        assert_eq!(ids(middle.clone(), &j(&[p.clone(), ev(2, "file", "other", 1, "f"), n.clone()])), vec![vec!["p", "n"]]);
+        assert_eq!(ids(middle.clone(), &j(&[p.clone(), n.clone(), ev(5, "file", "h", 1, "f")])), vec![vec!["p", "n"]]);
+        assert_eq!(ids(middle, &j(&[p.clone(), ev(1, "file", "h", 1, "f"), n])), vec![vec!["p", "n"]], "same second is not strictly between");
+        // Trailing: discarded when the first later match is within maxspan of the start.
+        let trailing = rule_set("sequence by host.id with maxspan=10s [process where true] [network where true] ![file where true]");
+        let (p0, n2) = (ev(0, "process", "h", 1, "p"), ev(2, "network", "h", 1, "n"));
+        assert!(ids(trailing.clone(), &j(&[p0.clone(), n2.clone(), ev(10, "file", "h", 1, "f")])).is_empty());
+        assert_eq!(ids(trailing.clone(), &j(&[p0.clone(), n2.clone(), ev(11, "file", "h", 1, "f")])), vec![vec!["p", "n"]]);
+        assert_eq!(ids(trailing, &j(&[p0, n2])), vec![vec!["p", "n"]]);
+        // Leading: discarded when the latest earlier match is within maxspan of the last event.
+        let leading = rule_set("sequence by host.id with maxspan=10s ![file where true] [process where true]");
+        assert!(ids(leading.clone(), &j(&[ev(0, "file", "h", 1, "f"), ev(5, "process", "h", 1, "p")])).is_empty());
+        assert_eq!(ids(leading.clone(), &j(&[ev(0, "file", "h", 1, "f"), ev(20, "process", "h", 1, "p")])), vec![vec!["p"]]);
+        assert_eq!(ids(leading, &j(&[ev(5, "process", "h", 1, "p")])), vec![vec!["p"]]);
+    }
+
     #[test]
     fn seed_rule_basics() {
         let exec = line("2026-01-01T00:00:00.000Z", "process", "exec", "bash", "installer", "E1", "P0", "a");

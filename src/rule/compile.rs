@@ -38,6 +38,8 @@ pub struct CompiledStage {
     pub predicate: Predicate,
     /// Header keys followed by the stage's own keys.
     pub keys: Vec<KeySpec>,
+    /// `![…]`: a missing-event stage (the sequence holds only if no such event is found).
+    pub missing: bool,
 }
 
 /// A rule ready to run: read-only and shared between threads.
@@ -130,7 +132,7 @@ pub fn compile(meta: RuleMeta, q: &Query, reg: &mut ColumnRegistry) -> Result<Co
             Ok(CompiledRule {
                 meta,
                 shape: RuleShape::Event,
-                stages: vec![CompiledStage { predicate, keys: vec![] }],
+                stages: vec![CompiledStage { predicate, keys: vec![], missing: false }],
                 header_keys: 0,
                 maxspan_ms: None,
                 timestamp_column,
@@ -148,7 +150,7 @@ pub fn compile(meta: RuleMeta, q: &Query, reg: &mut ColumnRegistry) -> Result<Co
                 for k in &st.by {
                     keys.push(cx.key(k)?);
                 }
-                stages.push(CompiledStage { predicate, keys });
+                stages.push(CompiledStage { predicate, keys, missing: false });
             }
             Ok(CompiledRule {
                 meta,
@@ -163,9 +165,6 @@ pub fn compile(meta: RuleMeta, q: &Query, reg: &mut ColumnRegistry) -> Result<Co
             })
         }
         QueryBody::Sequence(s) => {
-            if let Some(st) = s.stages.iter().find(|st| st.missing) {
-                return unsupported("missing event stages ![...]", st.span);
-            }
             let header: Vec<KeySpec> = s.by.iter().map(|k| cx.key(k)).collect::<Result<_, _>>()?;
             let mut stages = Vec::new();
             for st in &s.stages {
@@ -175,7 +174,7 @@ pub fn compile(meta: RuleMeta, q: &Query, reg: &mut ColumnRegistry) -> Result<Co
                     keys.push(cx.key(k)?);
                 }
                 for _ in 0..st.runs.unwrap_or(1) {
-                    stages.push(CompiledStage { predicate: predicate.clone(), keys: keys.clone() });
+                    stages.push(CompiledStage { predicate: predicate.clone(), keys: keys.clone(), missing: st.missing });
                 }
             }
             let until = match &s.until {
@@ -185,7 +184,7 @@ pub fn compile(meta: RuleMeta, q: &Query, reg: &mut ColumnRegistry) -> Result<Co
                     for k in &u.by {
                         keys.push(cx.key(k)?);
                     }
-                    Some(CompiledStage { predicate, keys })
+                    Some(CompiledStage { predicate, keys, missing: false })
                 }
                 None => None,
             };

@@ -35,9 +35,20 @@ use crate::rule::{CompiledRule, RuleShape};
 #[derive(Debug)]
 struct Pending {
     events: Vec<Arc<EventRef>>,
+    /// Stage index of each event.
+    stages: Vec<usize>,
     start_ts: i64,
     last: Ordinal,
     id: u64,
+}
+
+/// A positive match of a sequence with missing-event stages, waiting until no trailing
+/// missing event within maxspan can still arrive.
+#[derive(Debug)]
+struct Awaiting {
+    pending: Pending,
+    key: Key,
+    last_leading: Option<i64>,
 }
 
 /// The sequence stage of one rule.
@@ -65,6 +76,13 @@ pub struct Sequencer {
     pushes: u64,
     /// Set for `sample` rules, which bypass the sequence machinery.
     sampler: Option<super::sample::Sampler>,
+    /// `![…]` stages.
+    missing: Vec<bool>,
+    first_positive: usize,
+    last_positive: usize,
+    /// Times of missing-stage matches per (stage, key), ascending.
+    history: HashMap<(usize, Key), VecDeque<i64>>,
+    awaiting: Vec<Awaiting>,
 }
 
 /// Idle partitions are looked for every this many candidates (amortizes the scan).
@@ -82,7 +100,7 @@ impl Sequencer {
             lateness_ms: lateness_ms.max(0),
             cap: cap.max(1),
             partitions: BTreeMap::new(),
-            pending: (0..stages.saturating_sub(1)).map(|_| HashMap::new()).collect(),
+            pending: (0..stages).map(|_| HashMap::new()).collect(),
             order: VecDeque::new(),
             next_id: 0,
             pending_count: 0,
@@ -90,6 +108,11 @@ impl Sequencer {
             max_ts: i64::MIN,
             pushes: 0,
             sampler: (rule.shape == RuleShape::Sample).then(|| super::sample::Sampler::new(rule_index, stages, cap)),
+            missing: rule.stages.iter().map(|s| s.missing).collect(),
+            first_positive: rule.stages.iter().position(|s| !s.missing).unwrap_or(0),
+            last_positive: rule.stages.iter().rposition(|s| !s.missing).unwrap_or(0),
+            history: HashMap::new(),
+            awaiting: Vec::new(),
         }
     }
 
@@ -149,6 +172,9 @@ impl Sequencer {
                 }
             }
         }
+        if !self.awaiting.is_empty() {
+            self.decide_awaiting(false, out);
+        }
         self.sweep();
     }
 
@@ -178,6 +204,11 @@ impl Sequencer {
             self.apply(o, e, out);
         }
         self.forget_idle_partitions();
+        let horizon = self.max_ts.saturating_sub(self.lateness_ms.saturating_add(self.maxspan_ms.unwrap_or(0).saturating_mul(2)));
+        self.history.retain(|_, h| h.back().is_some_and(|&t| t >= horizon));
+        if !self.awaiting.is_empty() {
+            self.decide_awaiting(false, out);
+        }
         self.sweep();
     }
 
@@ -196,13 +227,13 @@ impl Sequencer {
         for (o, e) in all {
             self.apply(o, e, out);
         }
+        self.decide_awaiting(true, out);
         self.sweep();
     }
 
     /// Run the transitions for one released event.
     fn apply(&mut self, ordinal: Ordinal, mut entry: Entry, out: &mut Vec<Detection>) {
         entry.stage_keys.sort_by_key(|a| std::cmp::Reverse(a.0));
-        let last_stage = self.stages - 1;
         // `until` (index `stages`) applies after the event's own transitions: Elasticsearch
         // rejects a sequence when an until event lies between its last match and the next
         // one, both inclusive, so it also ends what this event just started or advanced.
@@ -210,11 +241,16 @@ impl Sequencer {
             entry.stage_keys.iter().filter(|(s, _)| *s == self.stages).map(|(_, k)| k.clone()).collect();
         entry.stage_keys.retain(|(s, _)| *s < self.stages);
         for (stage, key) in entry.stage_keys {
-            if stage == 0 {
-                self.start(ordinal, &entry.event, key);
+            if self.missing[stage] {
+                self.record_missing(stage, key, ordinal.timestamp_ms);
                 continue;
             }
-            let prev = &mut self.pending[stage - 1];
+            if stage == self.first_positive {
+                self.start(ordinal, &entry.event, stage, key, out);
+                continue;
+            }
+            let Some(prev_stage) = (0..stage).rev().find(|&s| !self.missing[s]) else { continue };
+            let prev = &mut self.pending[prev_stage];
             // Only a sequence strictly before this event can take it (a late event may
             // find a pending sequence that started after it: leave that one alone).
             let Some(p) = prev.get(&key) else { continue };
@@ -228,16 +264,10 @@ impl Sequencer {
                 continue;
             }
             p.events.push(entry.event.clone());
+            p.stages.push(stage);
             p.last = ordinal;
-            if stage == last_stage {
-                out.push(Detection {
-                    rule: self.rule,
-                    events: p.events.iter().map(|e| EventRef { stage: 0, ..(**e).clone() }).enumerate().map(|(i, mut e)| {
-                        e.stage = i;
-                        e
-                    }).collect(),
-                    join_keys: key.iter().map(|k| k.as_deref().map(str::to_string)).collect(),
-                });
+            if stage == self.last_positive {
+                self.complete(p, key, out);
             } else {
                 self.insert(stage, key, p);
             }
@@ -252,8 +282,110 @@ impl Sequencer {
         }
     }
 
-    fn start(&mut self, ordinal: Ordinal, event: &Arc<EventRef>, key: Key) {
-        if let Some(existing) = self.pending[0].get(&key) {
+    /// A positive match is complete: emit it, or check its missing-event stages.
+    fn complete(&mut self, p: Pending, key: Key, out: &mut Vec<Detection>) {
+        if !self.missing.contains(&true) {
+            out.push(self.detection(p, &key));
+            return;
+        }
+        // Middle stages: a same-key match strictly between the neighbouring positive
+        // matches (milliseconds) discards the sequence.
+        for (i, &miss) in self.missing.iter().enumerate() {
+            if !miss || i < self.first_positive || i > self.last_positive {
+                continue;
+            }
+            let before = p.stages.iter().zip(&p.events).rev().find(|(s, _)| **s < i).map(|(_, e)| e.timestamp_ms);
+            let after = p.stages.iter().zip(&p.events).find(|(s, _)| **s > i).map(|(_, e)| e.timestamp_ms);
+            if let (Some(a), Some(b)) = (before, after) {
+                if self.history.get(&(i, key.clone())).is_some_and(|h| h.iter().any(|&t| t > a && t < b)) {
+                    self.stats.missing_rejected += 1;
+                    return;
+                }
+            }
+        }
+        // Leading stages: the latest same-key match strictly before the first event.
+        let last_leading = (0..self.first_positive)
+            .filter_map(|i| self.history.get(&(i, key.clone())).and_then(|h| h.iter().rev().find(|&&t| t < p.start_ts).copied()))
+            .max();
+        if self.last_positive + 1 < self.stages {
+            // Trailing stages need events up to maxspan after the start: wait for them.
+            self.awaiting.push(Awaiting { pending: p, key, last_leading });
+            return;
+        }
+        if self.missing_keep(&p, last_leading, None) {
+            out.push(self.detection(p, &key));
+        } else {
+            self.stats.missing_rejected += 1;
+        }
+    }
+
+    /// Elasticsearch's rule (`TumblingWindow.doCheckMissingEvents`) for leading and
+    /// trailing missing stages, given the latest leading and earliest trailing match.
+    fn missing_keep(&self, p: &Pending, last_leading: Option<i64>, first_trailing: Option<i64>) -> bool {
+        let m = self.maxspan_ms.unwrap_or(i64::MAX);
+        let bigger = |from: Option<i64>, to: Option<i64>| match (from, to) {
+            (Some(f), Some(t)) => t.saturating_sub(f) > m,
+            _ => true,
+        };
+        let lead = self.missing[0];
+        let trail = self.missing[self.stages - 1];
+        let last_ts = p.last.timestamp_ms;
+        (first_trailing.is_none() && last_leading.is_none())
+            || (last_leading.is_none() && lead)
+            || (first_trailing.is_none() && trail)
+            || (lead && trail && bigger(last_leading, first_trailing))
+            || (lead && !trail && bigger(last_leading, Some(last_ts)))
+            || (!lead && trail && bigger(Some(p.start_ts), first_trailing))
+    }
+
+    /// Decide sequences waiting for trailing missing events: once their partition has
+    /// released everything up to start + maxspan (or at end of input, `all`).
+    fn decide_awaiting(&mut self, all: bool, out: &mut Vec<Detection>) {
+        let m = self.maxspan_ms.unwrap_or(i64::MAX);
+        let mut i = 0;
+        while i < self.awaiting.len() {
+            let a = &self.awaiting[i];
+            let head: &[Option<Box<str>>] = &a.key[..self.header];
+            let released = self.partitions.get(head).and_then(Partition::released_ts).unwrap_or(self.max_ts);
+            if !all && released <= a.pending.start_ts.saturating_add(m) {
+                i += 1;
+                continue;
+            }
+            let a = self.awaiting.swap_remove(i);
+            let last_ts = a.pending.last.timestamp_ms;
+            let first_trailing = (self.last_positive + 1..self.stages)
+                .filter_map(|s| self.history.get(&(s, a.key.clone())).and_then(|h| h.iter().find(|&&t| t > last_ts).copied()))
+                .min();
+            if self.missing_keep(&a.pending, a.last_leading, first_trailing) {
+                let d = self.detection(a.pending, &a.key);
+                out.push(d);
+            } else {
+                self.stats.missing_rejected += 1;
+            }
+        }
+    }
+
+    fn record_missing(&mut self, stage: usize, key: Key, ts: i64) {
+        let h = self.history.entry((stage, key)).or_default();
+        let pos = h.partition_point(|&t| t <= ts);
+        h.insert(pos, ts);
+        // Matches older than lateness + 2 × maxspan cannot change a decision any more.
+        let horizon = self.max_ts.saturating_sub(self.lateness_ms.saturating_add(self.maxspan_ms.unwrap_or(0).saturating_mul(2)));
+        while h.front().is_some_and(|&t| t < horizon) {
+            h.pop_front();
+        }
+    }
+
+    fn detection(&self, p: Pending, key: &Key) -> Detection {
+        Detection {
+            rule: self.rule,
+            events: p.events.iter().zip(&p.stages).map(|(e, &s)| EventRef { stage: s, ..(**e).clone() }).collect(),
+            join_keys: key.iter().map(|k| k.as_deref().map(str::to_string)).collect(),
+        }
+    }
+
+    fn start(&mut self, ordinal: Ordinal, event: &Arc<EventRef>, stage: usize, key: Key, out: &mut Vec<Detection>) {
+        if let Some(existing) = self.pending[stage].get(&key) {
             // A late event does not replace a newer pending start.
             if existing.last > ordinal {
                 return;
@@ -261,8 +393,13 @@ impl Sequencer {
         }
         let id = self.next_id;
         self.next_id += 1;
-        let p = Pending { events: vec![event.clone()], start_ts: ordinal.timestamp_ms, last: ordinal, id };
-        self.insert(0, key, p);
+        let p = Pending { events: vec![event.clone()], stages: vec![stage], start_ts: ordinal.timestamp_ms, last: ordinal, id };
+        if stage == self.last_positive {
+            // One positive stage (the others missing): complete at once.
+            self.complete(p, key, out);
+            return;
+        }
+        self.insert(stage, key, p);
     }
 
     fn insert(&mut self, stage: usize, key: Key, mut p: Pending) {

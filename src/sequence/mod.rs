@@ -99,6 +99,8 @@ pub struct SequenceStats {
     pub evicted: u64,
     /// Pending sequences dropped because maxspan had certainly passed.
     pub expired: u64,
+    /// Sequences discarded because a missing-event stage `![…]` found its event.
+    pub missing_rejected: u64,
     /// Pending sequences ended by an `until` event.
     pub until_dropped: u64,
     /// Stage matches refused because maxspan was exceeded.
