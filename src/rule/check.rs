@@ -173,8 +173,63 @@ fn check_expr(e: &Expr) -> Result<(), QueryError> {
             for a in args {
                 check_expr(a)?;
             }
-            Ok(())
+            check_argument_types(&name.to_ascii_lowercase(), args)
         }
+    }
+}
+
+/// Literal arguments of the wrong type (Elasticsearch's verifier rejects them).
+fn check_argument_types(name: &str, args: &[Expr]) -> Result<(), QueryError> {
+    let is = |e: &Expr, want: &str| -> bool {
+        match &e.kind {
+            ExprKind::Literal(Literal::String(_)) => want == "string",
+            ExprKind::Literal(Literal::Integer(_) | Literal::Float(_)) => want == "number",
+            ExprKind::Literal(Literal::Boolean(_)) => want == "boolean",
+            // Fields, nulls and computed values are checked at run time.
+            _ => true,
+        }
+    };
+    let want = |i: usize, ty: &str| -> Result<(), QueryError> {
+        match args.get(i) {
+            Some(a) if !is(a, ty) => Err(QueryError::new(
+                format!("argument {} of {name} must be a {ty}", i + 1),
+                a.span,
+            )),
+            _ => Ok(()),
+        }
+    };
+    match name {
+        "add" | "subtract" | "multiply" | "divide" | "modulo" => {
+            want(0, "number")?;
+            want(1, "number")
+        }
+        "startswith" | "endswith" | "stringcontains" => {
+            want(0, "string")?;
+            want(1, "string")
+        }
+        "indexof" => {
+            want(0, "string")?;
+            want(1, "string")?;
+            want(2, "number")
+        }
+        "between" => {
+            want(0, "string")?;
+            want(1, "string")?;
+            want(2, "string")?;
+            want(3, "boolean")
+        }
+        "length" => want(0, "string"),
+        "substring" => {
+            want(0, "string")?;
+            want(1, "number")?;
+            want(2, "number")
+        }
+        "number" => {
+            want(0, "string")?;
+            want(1, "number")
+        }
+        "cidrmatch" => (1..args.len()).try_for_each(|i| want(i, "string")),
+        _ => Ok(()),
     }
 }
 
@@ -193,6 +248,10 @@ mod tests {
         assert!(check_query(&parse_query("process where startswith(a, \"b\")").unwrap()).is_ok());
         assert!(err("process where length(a, b)").contains("takes 1 arguments"));
         assert!(err("process where length~(a)").contains("no case-insensitive"));
+        assert!(err("process where length(5) > 1").contains("argument 1 of length must be a string"));
+        assert!(err("process where startsWith(a, 5)").contains("must be a string"));
+        assert!(err("process where cidrMatch(ip, 10)").contains("must be a string"));
+        assert!(err("process where add(a, \"x\") > 1").contains("must be a number"));
         assert!(err("process where a : 1").contains("string patterns"));
         assert!(err("sequence [a where true] ![b where true]").contains("maxspan"));
         assert!(err("sequence [a where true] by x [b where true]").contains("same number of join keys"));
