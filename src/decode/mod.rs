@@ -151,6 +151,47 @@ pub struct Decoder {
     precheck: Option<Arc<Precheck>>,
     scanner: Scanner,
     columns: Vec<ColumnBuilder>,
+    gate: PrecheckGate,
+}
+
+/// The pre-check only pays when it drops most lines. With many rules loaded it can pass
+/// most of them (all 88 macOS rules on the generated corpus: 66 % pass, and replay was
+/// 2x faster without it: 30.7k vs 61.6k events/s on one core). So the decoder samples
+/// the pass rate and, while it is high, skips the pre-check for a stretch of lines.
+/// Skipping it never changes a result: the pre-check only ever drops lines that cannot
+/// match, and full evaluation decides the same without it.
+#[derive(Debug, Default)]
+struct PrecheckGate {
+    sampled: u32,
+    passed: u32,
+    skip_remaining: u32,
+}
+
+/// Lines per pass-rate sample, and lines to skip after a sample above half passing.
+const GATE_SAMPLE: u32 = 1024;
+const GATE_SKIP: u32 = 16 * 1024;
+
+impl PrecheckGate {
+    /// Should this line be pre-checked?
+    fn check_next(&mut self) -> bool {
+        if self.skip_remaining > 0 {
+            self.skip_remaining -= 1;
+            return false;
+        }
+        true
+    }
+
+    fn record(&mut self, passed: bool) {
+        self.sampled += 1;
+        self.passed += passed as u32;
+        if self.sampled == GATE_SAMPLE {
+            if self.passed * 2 > self.sampled {
+                self.skip_remaining = GATE_SKIP;
+            }
+            self.sampled = 0;
+            self.passed = 0;
+        }
+    }
 }
 
 #[derive(Default)]
@@ -192,7 +233,13 @@ fn utf16_len(s: &[u8]) -> usize {
 impl Decoder {
     pub fn new(projection: Arc<Projection>, precheck: Option<Arc<Precheck>>) -> Self {
         let n = projection.fields.len();
-        Decoder { projection, precheck, scanner: Scanner::new(), columns: (0..n).map(|_| ColumnBuilder::default()).collect() }
+        Decoder {
+            projection,
+            precheck,
+            scanner: Scanner::new(),
+            columns: (0..n).map(|_| ColumnBuilder::default()).collect(),
+            gate: PrecheckGate::default(),
+        }
     }
 
     /// Decode all lines of `chunk`.
@@ -230,9 +277,13 @@ impl Decoder {
             }
             events += 1;
             if let Some(pc) = &self.precheck {
-                if !pc.may_match(line) {
-                    dropped += 1;
-                    continue;
+                if self.gate.check_next() {
+                    let pass = pc.may_match(line);
+                    self.gate.record(pass);
+                    if !pass {
+                        dropped += 1;
+                        continue;
+                    }
                 }
             }
             let mut sink = RowSink {
