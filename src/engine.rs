@@ -134,6 +134,16 @@ impl Engine {
         out
     }
 
+    /// Live streams: release quiet partitions by wall-clock time (see [`Sequencer::tick`]).
+    pub fn tick(&mut self, now: std::time::Instant) -> Vec<Detection> {
+        let mut out = Vec::new();
+        for s in &mut self.sequencers {
+            s.tick(now, &mut out);
+        }
+        self.stats.detections += out.len() as u64;
+        out
+    }
+
     /// End of input: flush every reorder buffer.
     pub fn finish(&mut self) -> Vec<Detection> {
         let mut out = Vec::new();

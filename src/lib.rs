@@ -20,6 +20,7 @@
 //! Decode and filter are stateless per chunk; sequence is stateful and ordered. The
 //! [`engine::Engine`] ties the sans-IO stages together; threads live in [`pipeline`].
 
+pub mod config;
 pub mod decode;
 pub mod engine;
 pub mod error;
@@ -28,6 +29,7 @@ pub mod generate;
 pub mod pipeline;
 pub mod rule;
 pub mod sequence;
+pub mod service;
 pub mod sink;
 pub mod source;
 

@@ -75,6 +75,12 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Run as a sidecar: receive events (Vector's http and socket sinks), send alerts.
+    Run {
+        /// Vector-style TOML configuration (default: the embedded one, see README).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Check rule files: one line per file, then a summary.
     Validate {
         #[arg(required = true)]
@@ -133,6 +139,16 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Validate { paths } => validate(&paths),
+        Command::Run { config } => {
+            let text = match &config {
+                Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+                None => seqhound::config::DEFAULT_CONFIG.to_string(),
+            };
+            let name = config.as_ref().map_or_else(|| "embedded default".to_string(), |p| p.display().to_string());
+            let cfg = seqhound::config::Config::parse(&text).map_err(|e| anyhow::anyhow!("config {name}: {e}"))?;
+            seqhound::service::run(cfg, None, None)?;
+            Ok(0)
+        }
         Command::Replay { rules, alerts, format, lateness, state_cap, threads, no_precheck, inputs } => {
             let set = load_rules(&rules)?;
             let options = EngineOptions { lateness_ms: lateness, pending_cap: state_cap, precheck: !no_precheck };

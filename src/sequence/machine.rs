@@ -131,7 +131,7 @@ impl Sequencer {
     pub fn push(&mut self, c: Candidate, out: &mut Vec<Detection>) {
         self.max_ts = self.max_ts.max(c.ordinal.timestamp_ms);
         self.pushes += 1;
-        if self.pushes % PARTITION_GC_EVERY == 0 {
+        if self.pushes.is_multiple_of(PARTITION_GC_EVERY) {
             self.release_quiet_partitions(out);
         }
         if let Some(s) = &mut self.sampler {
@@ -206,6 +206,27 @@ impl Sequencer {
         self.forget_idle_partitions();
         let horizon = self.max_ts.saturating_sub(self.lateness_ms.saturating_add(self.maxspan_ms.unwrap_or(0).saturating_mul(2)));
         self.history.retain(|_, h| h.back().is_some_and(|&t| t >= horizon));
+        if !self.awaiting.is_empty() {
+            self.decide_awaiting(false, out);
+        }
+        self.sweep();
+    }
+
+    /// Live streams: release partitions that received nothing for the lateness in
+    /// wall-clock time, so the last events of a quiet host are evaluated within the
+    /// lateness instead of waiting for traffic that may not come.
+    pub fn tick(&mut self, now: std::time::Instant, out: &mut Vec<Detection>) {
+        let quiet = std::time::Duration::from_millis(self.lateness_ms.max(0) as u64);
+        let mut ready: Vec<(Ordinal, Entry)> = Vec::new();
+        for p in self.partitions.values_mut() {
+            if !p.is_empty() && p.quiet_since(now, quiet) {
+                ready.extend(p.drain());
+            }
+        }
+        ready.sort_by_key(|a| a.0);
+        for (o, e) in ready {
+            self.apply(o, e, out);
+        }
         if !self.awaiting.is_empty() {
             self.decide_awaiting(false, out);
         }

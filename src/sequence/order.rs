@@ -27,6 +27,8 @@ pub struct Partition {
     max_ts: Option<i64>,
     /// The last ordinal handed to the state machine.
     released: Option<Ordinal>,
+    /// Wall-clock time of the latest arrival (live streams release quiet partitions by it).
+    last_arrival: Option<std::time::Instant>,
 }
 
 /// What [`Partition::push`] decided.
@@ -43,6 +45,7 @@ impl Partition {
             return Pushed::Late(entry);
         }
         self.max_ts = Some(self.max_ts.map_or(ordinal.timestamp_ms, |m| m.max(ordinal.timestamp_ms)));
+        self.last_arrival = Some(std::time::Instant::now());
         self.buffer.insert(ordinal, entry);
         Pushed::Buffered
     }
@@ -67,6 +70,11 @@ impl Partition {
             self.released = Some(*o);
         }
         all.into_iter().collect()
+    }
+
+    /// Has nothing arrived for at least `quiet` of wall-clock time?
+    pub fn quiet_since(&self, now: std::time::Instant, quiet: std::time::Duration) -> bool {
+        self.last_arrival.is_some_and(|t| now.saturating_duration_since(t) >= quiet)
     }
 
     /// Largest event time seen in this partition.

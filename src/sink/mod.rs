@@ -2,6 +2,10 @@
 //!
 //! * [`alert`] turns a detection into Elastic Security alert documents.
 //! * [`compact`] renders a detection as one line for people.
+//! * [`output`] delivers alert documents (console, file, HTTP).
+//! * [`metrics`] counts everything for `/metrics`.
 
 pub mod alert;
 pub mod compact;
+pub mod metrics;
+pub mod output;

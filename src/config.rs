@@ -1,0 +1,274 @@
+//! `seqhound run` configuration: TOML in Vector's style — `[sources.NAME]`,
+//! `[transforms.NAME]`, `[sinks.NAME]`, each with a `type` and `inputs` — using Vector's
+//! option names where the concept is the same. Unknown keys are errors.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The configuration used when `seqhound run` gets no `--config`.
+pub const DEFAULT_CONFIG: &str = r#"
+# Events in: Vector's `http` sink (NDJSON or JSON array) and `socket` sink (NDJSON).
+[sources.vector_http]
+type = "http_server"
+address = "127.0.0.1:9000"
+
+[sources.vector_socket]
+type = "socket"
+mode = "tcp"
+address = "127.0.0.1:9001"
+
+# The embedded seed rule.
+[transforms.detect]
+type = "detection"
+inputs = ["vector_http", "vector_socket"]
+
+# Alerts out: Elastic alert documents on stdout, one per line.
+[sinks.alerts]
+type = "console"
+inputs = ["detect"]
+encoding.codec = "json"
+"#;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where state is kept between runs.
+    pub data_dir: Option<String>,
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceConfig>,
+    #[serde(default)]
+    pub transforms: BTreeMap<String, TransformConfig>,
+    #[serde(default)]
+    pub sinks: BTreeMap<String, SinkConfig>,
+}
+
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Decoding {
+    /// `json` (a JSON object per event) or `native_json` (Vector's `{"log": {…}}`).
+    pub codec: String,
+}
+
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Framing {
+    /// `newline_delimited` (the only framing seqhound reads).
+    pub method: String,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    /// `bearer`.
+    pub strategy: String,
+    pub token: String,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    pub enabled: Option<bool>,
+    pub crt_file: Option<String>,
+    pub key_file: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SourceConfig {
+    HttpServer {
+        address: String,
+        decoding: Option<Decoding>,
+        framing: Option<Framing>,
+        auth: Option<Auth>,
+        /// Largest accepted request body (compressed and decompressed), bytes.
+        max_body_bytes: Option<usize>,
+        tls: Option<Tls>,
+    },
+    Socket {
+        address: String,
+        mode: Option<String>,
+        decoding: Option<Decoding>,
+        framing: Option<Framing>,
+        tls: Option<Tls>,
+    },
+    Stdin {
+        decoding: Option<Decoding>,
+    },
+    File {
+        include: Vec<String>,
+        decoding: Option<Decoding>,
+    },
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TransformConfig {
+    /// The detection transform.
+    Detection {
+        inputs: Vec<String>,
+        /// Rule files or folders (default: the embedded seed rule).
+        #[serde(default)]
+        rules: Vec<String>,
+        /// How long events wait for earlier ones (e.g. "5s").
+        lateness: Option<String>,
+        /// Maximum pending sequences per rule.
+        state_cap: Option<usize>,
+    },
+}
+
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Encoding {
+    /// `json` (alert documents) or `text` (one line per detection).
+    pub codec: String,
+}
+
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    pub timeout_secs: Option<u64>,
+    pub retry_max_duration_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SinkConfig {
+    Console {
+        inputs: Vec<String>,
+        encoding: Option<Encoding>,
+    },
+    File {
+        inputs: Vec<String>,
+        path: String,
+        encoding: Option<Encoding>,
+    },
+    /// POST NDJSON (e.g. to Vector's `http_server` source).
+    Http {
+        inputs: Vec<String>,
+        uri: String,
+        auth: Option<Auth>,
+        request: Option<Request>,
+        encoding: Option<Encoding>,
+        compression: Option<String>,
+    },
+    /// Elasticsearch `_bulk` with `create` and the deterministic alert ids.
+    Elasticsearch {
+        inputs: Vec<String>,
+        endpoints: Vec<String>,
+        /// Target index or alias (default `.alerts-security.alerts-default`).
+        index: Option<String>,
+        auth: Option<Auth>,
+        request: Option<Request>,
+    },
+}
+
+impl Config {
+    /// Parse and check the wiring.
+    ///
+    /// # Errors
+    /// A message naming the offending key or component.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        c.check()?;
+        Ok(c)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.transforms.len() != 1 {
+            return Err(format!("exactly one detection transform is supported, found {}", self.transforms.len()));
+        }
+        let (tname, TransformConfig::Detection { inputs, .. }) =
+            self.transforms.iter().next().ok_or("no transform")?;
+        for i in inputs {
+            if !self.sources.contains_key(i) {
+                return Err(format!("transforms.{tname}: input {i:?} is not a source"));
+            }
+        }
+        if self.sinks.is_empty() {
+            return Err("at least one sink is needed for alerts".into());
+        }
+        for (name, s) in &self.sinks {
+            let inputs = match s {
+                SinkConfig::Console { inputs, .. }
+                | SinkConfig::File { inputs, .. }
+                | SinkConfig::Http { inputs, .. }
+                | SinkConfig::Elasticsearch { inputs, .. } => inputs,
+            };
+            if inputs.iter().any(|i| i != tname) || inputs.is_empty() {
+                return Err(format!("sinks.{name}: inputs must be [{tname:?}]"));
+            }
+        }
+        for (name, s) in &self.sources {
+            let (decoding, framing, tls) = match s {
+                SourceConfig::HttpServer { decoding, framing, tls, auth, .. } => {
+                    if let Some(a) = auth {
+                        if a.strategy != "bearer" {
+                            return Err(format!("sources.{name}.auth.strategy: only \"bearer\" is supported"));
+                        }
+                    }
+                    (decoding, framing, tls)
+                }
+                SourceConfig::Socket { decoding, framing, tls, mode, .. } => {
+                    if mode.as_deref().unwrap_or("tcp") != "tcp" {
+                        return Err(format!("sources.{name}.mode: only \"tcp\" is supported"));
+                    }
+                    (decoding, framing, tls)
+                }
+                SourceConfig::Stdin { decoding } | SourceConfig::File { decoding, .. } => (decoding, &None, &None),
+            };
+            if let Some(d) = decoding {
+                if d.codec != "json" && d.codec != "native_json" {
+                    return Err(format!("sources.{name}.decoding.codec: {:?} is not supported (json, native_json)", d.codec));
+                }
+            }
+            if let Some(f) = framing {
+                if f.method != "newline_delimited" {
+                    return Err(format!("sources.{name}.framing.method: only \"newline_delimited\" is supported"));
+                }
+            }
+            if tls.as_ref().is_some_and(|t| t.enabled != Some(false)) {
+                return Err(format!("sources.{name}.tls: TLS listeners are not supported yet; terminate TLS in front of seqhound"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `5s`, `500ms`, `1m`.
+pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: i64 = n.parse().map_err(|_| format!("invalid duration {s:?} (e.g. 5s, 500ms)"))?;
+    let f = match unit {
+        "ms" => 1,
+        "s" | "" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err(format!("invalid duration unit in {s:?} (ms, s, m, h)")),
+    };
+    n.checked_mul(f).ok_or_else(|| format!("duration {s:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_parses() {
+        let c = Config::parse(DEFAULT_CONFIG).unwrap();
+        assert_eq!(c.sources.len(), 2);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_wiring_are_errors() {
+        let bad = DEFAULT_CONFIG.replace("address = \"127.0.0.1:9000\"", "address = \"127.0.0.1:9000\"\nadress = 1");
+        assert!(Config::parse(&bad).unwrap_err().contains("adress"));
+        let bad = DEFAULT_CONFIG.replace("inputs = [\"detect\"]", "inputs = [\"nope\"]");
+        assert!(Config::parse(&bad).unwrap_err().contains("inputs"));
+        let bad = DEFAULT_CONFIG.replace("type = \"console\"", "type = \"kafka\"");
+        assert!(Config::parse(&bad).is_err());
+        let tls = DEFAULT_CONFIG.replace("address = \"127.0.0.1:9000\"", "address = \"127.0.0.1:9000\"\ntls.enabled = true");
+        assert!(Config::parse(&tls).unwrap_err().contains("TLS"));
+    }
+}

@@ -1,0 +1,240 @@
+//! Alert sinks of the live service: where alert documents go.
+//!
+//! # Push contract
+//! [`AlertSink::deliver`] returns `Ok` only once the sink has taken responsibility for
+//! every document (written and flushed, or acknowledged by the receiver). `Err` means
+//! nothing can be assumed delivered: the service then fails the request that produced
+//! the alerts (no 200), so Vector retries and nothing is lost. A sink is called from one
+//! thread; it may block (that is the back-pressure).
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+/// Alerts of one batch, in the forms sinks need.
+#[derive(Debug, Default, Clone)]
+pub struct AlertBatch {
+    /// Elastic alert documents.
+    pub docs: Vec<Map<String, Value>>,
+    /// One line per detection, for people.
+    pub compact: Vec<String>,
+}
+
+impl AlertBatch {
+    pub fn is_empty(&self) -> bool {
+        self.docs.is_empty() && self.compact.is_empty()
+    }
+
+    fn ndjson(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for d in &self.docs {
+            if serde_json::to_writer(&mut out, d).is_ok() {
+                out.push(b'\n');
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("alert sink {sink}: {message}")]
+pub struct SinkError {
+    pub sink: String,
+    pub message: String,
+}
+
+pub trait AlertSink: Send {
+    fn name(&self) -> &str;
+    /// Deliver the batch (see the module's push contract).
+    fn deliver(&mut self, batch: &AlertBatch) -> Result<(), SinkError>;
+}
+
+/// How a console or file sink writes alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Elastic alert documents, one JSON object per line.
+    Json,
+    /// One line per detection, for people.
+    Text,
+}
+
+/// Writes to stdout.
+pub struct ConsoleSink {
+    pub name: String,
+    pub encoding: Encoding,
+}
+
+impl AlertSink for ConsoleSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn deliver(&mut self, batch: &AlertBatch) -> Result<(), SinkError> {
+        let mut out = std::io::stdout().lock();
+        let res = match self.encoding {
+            Encoding::Json => out.write_all(&batch.ndjson()),
+            Encoding::Text => batch.compact.iter().try_for_each(|l| writeln!(out, "{l}")),
+        };
+        res.and_then(|_| out.flush()).map_err(|e| SinkError { sink: self.name.clone(), message: e.to_string() })
+    }
+}
+
+/// Appends to a file.
+pub struct FileSink {
+    pub name: String,
+    pub encoding: Encoding,
+    file: std::fs::File,
+}
+
+impl FileSink {
+    pub fn open(name: &str, path: &str, encoding: Encoding) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(FileSink { name: name.to_string(), encoding, file })
+    }
+}
+
+impl AlertSink for FileSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn deliver(&mut self, batch: &AlertBatch) -> Result<(), SinkError> {
+        let bytes = match self.encoding {
+            Encoding::Json => batch.ndjson(),
+            Encoding::Text => batch.compact.iter().flat_map(|l| format!("{l}\n").into_bytes()).collect(),
+        };
+        self.file
+            .write_all(&bytes)
+            .and_then(|_| self.file.flush())
+            .map_err(|e| SinkError { sink: self.name.clone(), message: e.to_string() })
+    }
+}
+
+/// POSTs NDJSON to an HTTP endpoint: Vector's `http_server` source, or Elasticsearch's
+/// `_bulk` API with `create` actions and the deterministic alert ids (a 409 conflict means
+/// "already written").
+pub struct HttpSink {
+    pub name: String,
+    uri: String,
+    bulk_index: Option<String>,
+    bearer: Option<String>,
+    agent: ureq::Agent,
+    /// Give up retrying after this long (the request then fails and Vector retries it).
+    retry_budget: Duration,
+}
+
+impl HttpSink {
+    pub fn new(name: &str, uri: &str, bulk_index: Option<String>, bearer: Option<String>, timeout: Duration, retry_budget: Duration) -> Self {
+        let config = ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build();
+        HttpSink { name: name.to_string(), uri: uri.to_string(), bulk_index, bearer, agent: config.into(), retry_budget }
+    }
+
+    fn body(&self, batch: &AlertBatch) -> Vec<u8> {
+        let Some(index) = &self.bulk_index else { return batch.ndjson() };
+        let mut out = Vec::new();
+        for d in &batch.docs {
+            let id = d.get("kibana.alert.uuid").and_then(Value::as_str).unwrap_or_default();
+            let action = serde_json::json!({"create": {"_index": index, "_id": id}});
+            let _ = serde_json::to_writer(&mut out, &action);
+            out.push(b'\n');
+            let _ = serde_json::to_writer(&mut out, d);
+            out.push(b'\n');
+        }
+        out
+    }
+}
+
+/// Vector's retry rule, which we follow as a sender too: 408, 429 and 5xx except 501
+/// are worth retrying; other 4xx and 501 never succeed.
+fn retriable(status: u16) -> bool {
+    status == 408 || status == 429 || (status >= 500 && status != 501)
+}
+
+impl AlertSink for HttpSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn deliver(&mut self, batch: &AlertBatch) -> Result<(), SinkError> {
+        if batch.docs.is_empty() {
+            return Ok(());
+        }
+        let body = self.body(batch);
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(100);
+        let err = |m: String| SinkError { sink: self.name.clone(), message: m };
+        loop {
+            let mut req = self.agent.post(&self.uri).header("content-type", "application/x-ndjson");
+            if let Some(t) = &self.bearer {
+                req = req.header("authorization", &format!("Bearer {t}"));
+            }
+            let outcome: Result<(), String> = match req.send(&body[..]) {
+                Ok(mut resp) => {
+                    let status = resp.status().as_u16();
+                    if (200..300).contains(&status) {
+                        if self.bulk_index.is_none() {
+                            return Ok(());
+                        }
+                        // _bulk answers 200 with per-item results: 201 created, 409 exists.
+                        let text = resp.body_mut().read_to_string().unwrap_or_default();
+                        match bulk_failures(&text) {
+                            0 => return Ok(()),
+                            n => Err(format!("{n} bulk items failed")),
+                        }
+                    } else if retriable(status) {
+                        Err(format!("HTTP {status}"))
+                    } else {
+                        tracing_warn(&self.name, &format!("giving up: HTTP {status} is not retriable"));
+                        return Err(err(format!("HTTP {status} (not retriable)")));
+                    }
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            let Err(message) = outcome else { return Ok(()) };
+            if started.elapsed() + backoff > self.retry_budget {
+                return Err(err(format!("{message}; gave up after {:?}", started.elapsed())));
+            }
+            // Jittered exponential backoff.
+            let jitter = rand::random::<f64>() * 0.5 + 0.75;
+            std::thread::sleep(backoff.mul_f64(jitter));
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+}
+
+fn bulk_failures(text: &str) -> usize {
+    let Ok(v) = serde_json::from_str::<Value>(text) else { return 1 };
+    if v.get("errors") != Some(&Value::Bool(true)) {
+        return 0;
+    }
+    v.get("items")
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter(|it| {
+                    let st = it.get("create").and_then(|c| c.get("status")).and_then(Value::as_u64).unwrap_or(0);
+                    !(200..300).contains(&st) && st != 409
+                })
+                .count()
+        })
+        .unwrap_or(1)
+}
+
+fn tracing_warn(sink: &str, msg: &str) {
+    eprintln!("warning: alert sink {sink}: {msg}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_rules_and_bulk_results() {
+        assert!(retriable(503) && retriable(429) && retriable(408) && !retriable(501) && !retriable(400));
+        assert_eq!(bulk_failures(r#"{"errors":false,"items":[]}"#), 0);
+        assert_eq!(
+            bulk_failures(r#"{"errors":true,"items":[{"create":{"status":409}},{"create":{"status":201}}]}"#),
+            0
+        );
+        assert_eq!(bulk_failures(r#"{"errors":true,"items":[{"create":{"status":400}}]}"#), 1);
+    }
+}
