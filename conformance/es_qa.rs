@@ -234,7 +234,7 @@ fn run_case(case: &Case, data: &Dataset) -> Outcome {
         v[data.tiebreaker].as_i64().unwrap_or(i64::MIN)
     };
     let got: Vec<i64> = dets.iter().flat_map(|d| d.events.iter().map(|e| id_of(&e.raw))).collect();
-    if !case.expected.iter().any(|e| *e == got) {
+    if !case.expected.contains(&got) {
         return Outcome::Fail(format!("expected {:?}, got {got:?}", case.expected));
     }
     if let (Some(keys), RuleShape::Sequence) = (&case.join_keys, shape) {

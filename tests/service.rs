@@ -244,3 +244,9 @@ fn default_listeners_are_loopback() {
         assert!(addr.starts_with("127.0.0.1:"), "{name} listens on {addr}");
     }
 }
+
+#[test]
+fn shipped_seqhound_toml_parses() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/seqhound.toml")).unwrap();
+    Config::parse(&text).unwrap();
+}
