@@ -144,6 +144,53 @@ impl Engine {
         out
     }
 
+    /// Write pending sequences to `path` (JSON), keyed by rule id and query, after
+    /// releasing the reorder buffers (their detections are returned).
+    ///
+    /// # Errors
+    /// I/O errors writing the file.
+    pub fn save_state(&mut self, path: &std::path::Path) -> std::io::Result<Vec<Detection>> {
+        let dets = self.finish();
+        let mut state = serde_json::Map::new();
+        for (rule, s) in self.rules.rules.iter().zip(&self.sequencers) {
+            let saved = s.save();
+            if !saved.is_empty() {
+                let v = serde_json::to_value(saved).map_err(std::io::Error::other)?;
+                state.insert(state_key(rule), v);
+            }
+        }
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec(&state).map_err(std::io::Error::other)?)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        Ok(dets)
+    }
+
+    /// Restore what [`Self::save_state`] wrote; rules whose id or query changed start
+    /// empty. Returns the number of pending sequences restored.
+    ///
+    /// # Errors
+    /// I/O errors, or a state file that is not seqhound's.
+    pub fn restore_state(&mut self, path: &std::path::Path) -> std::io::Result<usize> {
+        let text = match std::fs::read(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut state: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))?;
+        let mut n = 0;
+        for (rule, s) in self.rules.rules.iter().zip(self.sequencers.iter_mut()) {
+            if let Some(v) = state.remove(&state_key(rule)) {
+                let saved: Vec<crate::sequence::machine::SavedPending> =
+                    serde_json::from_value(v).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+                n += saved.len();
+                s.restore(saved);
+            }
+        }
+        Ok(n)
+    }
+
     /// End of input: flush every reorder buffer.
     pub fn finish(&mut self) -> Vec<Detection> {
         let mut out = Vec::new();
@@ -179,6 +226,13 @@ impl Engine {
         let precheck = if options.precheck { Some(rules.precheck.clone()) } else { None };
         Decoder::new(rules.projection.clone(), precheck)
     }
+}
+
+/// Saved state belongs to a rule id *and* its exact query.
+fn state_key(rule: &crate::rule::CompiledRule) -> String {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(rule.meta.query.as_bytes());
+    format!("{}:{}", rule.meta.rule_id, hex::encode(&h[..8]))
 }
 
 /// The stateless part: decode a chunk and evaluate every stage of every rule.

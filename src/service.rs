@@ -98,7 +98,21 @@ pub fn run(config: Config, stop: Option<oneshot::Receiver<()>>, ready: Option<st
     let engine_thread = {
         let set = set.clone();
         let metrics = metrics.clone();
-        std::thread::Builder::new().name("engine".into()).spawn(move || engine_loop(set, options, rx, sinks, metrics))?
+        let state_path = match &config.data_dir {
+            Some(d) => {
+                std::fs::create_dir_all(d).map_err(|e| anyhow::anyhow!("data_dir {d}: {e}"))?;
+                Some(PathBuf::from(d).join("pending.json"))
+            }
+            None => None,
+        };
+        let mut engine = Engine::new(set.clone(), options);
+        if let Some(p) = &state_path {
+            let n = engine.restore_state(p).map_err(|e| anyhow::anyhow!("cannot restore pending sequences: {e}"))?;
+            if n > 0 {
+                eprintln!("seqhound: restored {n} pending sequences from {}", p.display());
+            }
+        }
+        std::thread::Builder::new().name("engine".into()).spawn(move || engine_loop(set, engine, state_path, rx, sinks, metrics))?
     };
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
@@ -236,12 +250,13 @@ fn build_sinks(config: &Config) -> anyhow::Result<Vec<Box<dyn AlertSink>>> {
 
 fn engine_loop(
     set: Arc<RuleSet>,
-    options: EngineOptions,
+    mut engine: Engine,
+    state_path: Option<PathBuf>,
     rx: crossbeam_channel::Receiver<Work>,
     mut sinks: Vec<Box<dyn AlertSink>>,
     metrics: Arc<Metrics>,
 ) -> anyhow::Result<()> {
-    let mut engine = Engine::new(set.clone(), options);
+
     let execution = format!("{:032x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
     let ctx = AlertContext::new(execution);
     let mut deliver = |dets: Vec<Detection>| -> Result<(), String> {
@@ -326,10 +341,16 @@ fn engine_loop(
             Ok(Work::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
         }
     }
-    // Release what waits in reorder buffers (pending sequences are not kept across
-    // restarts yet), and make a last attempt at undelivered alerts.
+    // Release what waits in reorder buffers, keep pending sequences for the next start,
+    // and make a last attempt at undelivered alerts.
     let mut last = std::mem::take(&mut undelivered);
-    last.extend(engine.finish());
+    match &state_path {
+        Some(p) => match engine.save_state(p) {
+            Ok(dets) => last.extend(dets),
+            Err(e) => eprintln!("error: could not save pending sequences to {}: {e}", p.display()),
+        },
+        None => last.extend(engine.finish()),
+    }
     if let Err(e) = deliver(last) {
         eprintln!("error: alerts lost at shutdown: {e}");
     }

@@ -30,10 +30,16 @@ impl Running {
 
     fn start_with(extra_http: &str, extra_sinks: &str, lateness: &str) -> Running {
         let dir = std::env::temp_dir().join(format!("seqhound-svc-{}-{}", std::process::id(), rand_suffix()));
+        Self::start_in(dir, extra_http, extra_sinks, lateness)
+    }
+
+    fn start_in(dir: std::path::PathBuf, extra_http: &str, extra_sinks: &str, lateness: &str) -> Running {
         std::fs::create_dir_all(&dir).unwrap();
         let alerts = dir.join("alerts.ndjson");
         let cfg = format!(
             r#"
+data_dir = "{}"
+
 [sources.http]
 type = "http_server"
 address = "127.0.0.1:0"
@@ -57,6 +63,7 @@ inputs = ["detect"]
 path = "{}"
 {extra_sinks}
 "#,
+            dir.join("state").display(),
             alerts.display()
         );
         let config = Config::parse(&cfg).unwrap();
@@ -86,6 +93,10 @@ path = "{}"
     }
 
     fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -249,4 +260,25 @@ fn default_listeners_are_loopback() {
 fn shipped_seqhound_toml_parses() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/seqhound.toml")).unwrap();
     Config::parse(&text).unwrap();
+}
+
+#[test]
+fn pending_sequences_survive_a_graceful_restart() {
+    let dir = std::env::temp_dir().join(format!("seqhound-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (e, c) = pair("h-restart");
+    let mut first = Running::start_in(dir.clone(), "", "", "100ms");
+    assert_eq!(post(&first.http(), e.as_bytes(), &[]).0, 200);
+    // Let the wall-clock release move the exec into the state machine, then stop.
+    std::thread::sleep(Duration::from_millis(400));
+    first.shutdown();
+    assert_eq!(first.detections(), 0);
+    assert!(dir.join("state/pending.json").exists());
+    let alerts = first.alerts.clone();
+    std::mem::forget(first._dir);
+    let second = Running::start_in(dir.clone(), "", "", "100ms");
+    assert_eq!(post(&second.http(), c.as_bytes(), &[]).0, 200);
+    assert_eq!(second.wait_detections(1), 1, "the sequence spanning the restart was found");
+    assert_eq!(second.alerts, alerts);
+    second.stop();
 }

@@ -51,6 +51,28 @@ struct Awaiting {
     last_leading: Option<i64>,
 }
 
+/// Saved form of a pending sequence (restart without losing partial matches).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct SavedPending {
+    pub stage: usize,
+    pub key: Vec<Option<String>>,
+    /// Raw JSON lines of the events so far, with their metadata.
+    pub events: Vec<SavedEvent>,
+    pub stages: Vec<usize>,
+    pub start_ts: i64,
+    pub last: Ordinal,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct SavedEvent {
+    pub raw: String,
+    pub origin: String,
+    pub line: u64,
+    pub timestamp_ms: i64,
+    pub tiebreaker: Option<i64>,
+    pub event_id: Option<String>,
+}
+
 /// The sequence stage of one rule.
 #[derive(Debug)]
 pub struct Sequencer {
@@ -231,6 +253,63 @@ impl Sequencer {
             self.decide_awaiting(false, out);
         }
         self.sweep();
+    }
+
+    /// Pending sequences, for saving across a restart (call after [`Self::flush`]).
+    pub fn save(&self) -> Vec<SavedPending> {
+        let mut out = Vec::new();
+        for (stage, map) in self.pending.iter().enumerate() {
+            for (key, p) in map {
+                out.push(SavedPending {
+                    stage,
+                    key: key.iter().map(|k| k.as_deref().map(str::to_string)).collect(),
+                    events: p
+                        .events
+                        .iter()
+                        .map(|e| SavedEvent {
+                            raw: String::from_utf8_lossy(&e.raw).into_owned(),
+                            origin: e.origin.to_string(),
+                            line: e.line,
+                            timestamp_ms: e.timestamp_ms,
+                            tiebreaker: e.tiebreaker,
+                            event_id: e.event_id.clone(),
+                        })
+                        .collect(),
+                    stages: p.stages.clone(),
+                    start_ts: p.start_ts,
+                    last: p.last,
+                });
+            }
+        }
+        out
+    }
+
+    /// Restore pending sequences saved by [`Self::save`] (for the same rule).
+    pub fn restore(&mut self, saved: Vec<SavedPending>) {
+        for s in saved {
+            if s.stage >= self.pending.len() {
+                continue;
+            }
+            let key: Key = s.key.into_iter().map(|k| k.map(String::into_boxed_str)).collect::<Vec<_>>().into_boxed_slice();
+            let events = s
+                .events
+                .into_iter()
+                .map(|e| {
+                    Arc::new(EventRef {
+                        raw: bytes::Bytes::from(e.raw),
+                        origin: Arc::from(e.origin.as_str()),
+                        line: e.line,
+                        timestamp_ms: e.timestamp_ms,
+                        tiebreaker: e.tiebreaker,
+                        stage: 0,
+                        event_id: e.event_id,
+                    })
+                })
+                .collect();
+            self.max_ts = self.max_ts.max(s.last.timestamp_ms);
+            let p = Pending { events, stages: s.stages, start_ts: s.start_ts, last: s.last, id: 0 };
+            self.insert(s.stage, key, p);
+        }
     }
 
     /// End of input: release every buffered candidate, in event-time order.

@@ -51,7 +51,7 @@ pub struct Detection {
 /// Elasticsearch's last resort is `_shard_doc`, an index order; arrival order is its
 /// streaming counterpart. Equal-millisecond events of Endpoint carry `event.sequence`,
 /// the per-agent counter, which settles their order the way the agent saw it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Ordinal {
     pub timestamp_ms: i64,
     pub tiebreaker: Option<i64>,
