@@ -26,6 +26,7 @@ pub mod engine;
 pub mod error;
 pub mod filter;
 pub mod generate;
+pub mod loadgen;
 pub mod pipeline;
 pub mod rule;
 pub mod sequence;

@@ -81,6 +81,26 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Load a running `seqhound run` at a fixed rate over HTTP and report the detection
+    /// latency (p50/p99/max). The target must send its alerts to --listen (http sink).
+    Loadgen {
+        #[arg(long, default_value = "http://127.0.0.1:9000/")]
+        target: String,
+        #[arg(long, default_value = "127.0.0.1:9010")]
+        listen: String,
+        /// Events per second.
+        #[arg(long, default_value_t = 20_000)]
+        rate: u64,
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Requests per second (events are split evenly between them).
+        #[arg(long, default_value_t = 10)]
+        requests_per_second: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 100)]
+        hosts: usize,
+    },
     /// Check rule files: one line per file, then a summary.
     Validate {
         #[arg(required = true)]
@@ -139,6 +159,22 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Validate { paths } => validate(&paths),
+        Command::Loadgen { target, listen, rate, seconds, requests_per_second, seed, hosts } => {
+            let o = seqhound::loadgen::LoadgenOptions { target, listen, rate, seconds, seed, hosts, requests_per_second };
+            let r = seqhound::loadgen::run(&o)?;
+            let p = |q: f64| r.percentile(q).map_or_else(|| "-".to_string(), |v| format!("{v:.1} ms"));
+            println!(
+                "sent {} events ({} failed requests) at {:.0} events/s; {} detections; latency p50 {} p99 {} max {}",
+                r.sent_events,
+                r.failed_requests,
+                r.achieved_rate,
+                r.detections,
+                p(50.0),
+                p(99.0),
+                p(100.0)
+            );
+            Ok(if r.failed_requests > 0 { 1 } else { 0 })
+        }
         Command::Run { config } => {
             let text = match &config {
                 Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
