@@ -69,8 +69,13 @@ pub struct Auth {
 #[serde(deny_unknown_fields)]
 pub struct Tls {
     pub enabled: Option<bool>,
+    /// PEM certificate chain.
     pub crt_file: Option<String>,
+    /// PEM private key.
     pub key_file: Option<String>,
+    /// Client certificate verification (mutual TLS): refused, not supported.
+    pub ca_file: Option<String>,
+    pub verify_certificate: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -90,6 +95,13 @@ pub enum SourceConfig {
         mode: Option<String>,
         decoding: Option<Decoding>,
         framing: Option<Framing>,
+        tls: Option<Tls>,
+    },
+    /// Vector's native gRPC protocol (what Vector's `vector` sink sends).
+    Vector {
+        address: String,
+        /// Protocol version: only "2" exists.
+        version: Option<String>,
         tls: Option<Tls>,
     },
     Stdin {
@@ -152,6 +164,22 @@ pub enum SinkConfig {
         encoding: Option<Encoding>,
         compression: Option<String>,
     },
+    /// NDJSON over TCP (e.g. to Vector's `socket` source); best effort, like Vector's.
+    Socket {
+        inputs: Vec<String>,
+        address: String,
+        mode: Option<String>,
+        encoding: Option<Encoding>,
+    },
+    /// Vector's native gRPC protocol (to Vector's `vector` source).
+    Vector {
+        inputs: Vec<String>,
+        address: String,
+        version: Option<String>,
+        /// gzip the requests.
+        compression: Option<bool>,
+        request: Option<Request>,
+    },
     /// Elasticsearch `_bulk` with `create` and the deterministic alert ids.
     Elasticsearch {
         inputs: Vec<String>,
@@ -193,8 +221,19 @@ impl Config {
                 SinkConfig::Console { inputs, .. }
                 | SinkConfig::File { inputs, .. }
                 | SinkConfig::Http { inputs, .. }
+                | SinkConfig::Socket { inputs, .. }
+                | SinkConfig::Vector { inputs, .. }
                 | SinkConfig::Elasticsearch { inputs, .. } => inputs,
             };
+            match s {
+                SinkConfig::Socket { mode, .. } if mode.as_deref().unwrap_or("tcp") != "tcp" => {
+                    return Err(format!("sinks.{name}.mode: only \"tcp\" is supported"));
+                }
+                SinkConfig::Vector { version, .. } if version.as_deref().unwrap_or("2") != "2" => {
+                    return Err(format!("sinks.{name}.version: only \"2\" exists"));
+                }
+                _ => {}
+            }
             if inputs.iter().any(|i| i != tname) || inputs.is_empty() {
                 return Err(format!("sinks.{name}: inputs must be [{tname:?}]"));
             }
@@ -215,6 +254,12 @@ impl Config {
                     }
                     (decoding, framing, tls)
                 }
+                SourceConfig::Vector { version, tls, .. } => {
+                    if version.as_deref().unwrap_or("2") != "2" {
+                        return Err(format!("sources.{name}.version: only \"2\" exists"));
+                    }
+                    (&None, &None, tls)
+                }
                 SourceConfig::Stdin { decoding } | SourceConfig::File { decoding, .. } => (decoding, &None, &None),
             };
             if let Some(d) = decoding {
@@ -227,8 +272,13 @@ impl Config {
                     return Err(format!("sources.{name}.framing.method: only \"newline_delimited\" is supported"));
                 }
             }
-            if tls.as_ref().is_some_and(|t| t.enabled != Some(false)) {
-                return Err(format!("sources.{name}.tls: TLS listeners are not supported yet; terminate TLS in front of seqhound"));
+            if let Some(t) = tls.as_ref().filter(|t| t.enabled == Some(true)) {
+                if t.crt_file.is_none() || t.key_file.is_none() {
+                    return Err(format!("sources.{name}.tls: enabled = true needs crt_file and key_file"));
+                }
+                if t.ca_file.is_some() || t.verify_certificate == Some(true) {
+                    return Err(format!("sources.{name}.tls: client certificate verification (ca_file, verify_certificate) is not supported"));
+                }
             }
         }
         Ok(())
@@ -269,6 +319,11 @@ mod tests {
         let bad = DEFAULT_CONFIG.replace("type = \"console\"", "type = \"kafka\"");
         assert!(Config::parse(&bad).is_err());
         let tls = DEFAULT_CONFIG.replace("address = \"127.0.0.1:9000\"", "address = \"127.0.0.1:9000\"\ntls.enabled = true");
-        assert!(Config::parse(&tls).unwrap_err().contains("TLS"));
+        assert!(Config::parse(&tls).unwrap_err().contains("crt_file"));
+        let mtls = DEFAULT_CONFIG.replace(
+            "address = \"127.0.0.1:9000\"",
+            "address = \"127.0.0.1:9000\"\ntls.enabled = true\ntls.crt_file = \"a\"\ntls.key_file = \"b\"\ntls.ca_file = \"c\"",
+        );
+        assert!(Config::parse(&mtls).unwrap_err().contains("client certificate"));
     }
 }

@@ -75,11 +75,14 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Run as a sidecar: receive events (Vector's http and socket sinks), send alerts.
+    /// Run as a sidecar: receive events (Vector's http, socket and vector sinks), send alerts.
     Run {
         /// Vector-style TOML configuration (default: the embedded one, see README).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Log lines on stderr: `text` or `json` (level filter: RUST_LOG, default info).
+        #[arg(long, default_value = "text")]
+        log_format: String,
     },
     /// Load a running `seqhound run` at a fixed rate over HTTP and report the detection
     /// latency (p50/p99/max). The target must send its alerts to --listen (http sink).
@@ -175,7 +178,8 @@ fn run(cli: Cli) -> Result<i32> {
             );
             Ok(if r.failed_requests > 0 { 1 } else { 0 })
         }
-        Command::Run { config } => {
+        Command::Run { config, log_format } => {
+            init_logging(&log_format)?;
             let text = match &config {
                 Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
                 None => seqhound::config::DEFAULT_CONFIG.to_string(),
@@ -367,4 +371,16 @@ fn summary(set: &RuleSet, s: &Stats, secs: f64) -> String {
     let mbps = if secs > 0.0 { s.bytes as f64 / secs / 1e6 } else { 0.0 };
     out.push_str(&format!("elapsed: {secs:.3}s  {eps:.0} events/s  {mbps:.1} MB/s"));
     out
+}
+
+/// Structured logs on stderr (stdout carries alerts with the console sink).
+fn init_logging(format: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        "text" => builder.init(),
+        "json" => builder.json().init(),
+        other => anyhow::bail!("--log-format {other:?}: use text or json"),
+    }
+    Ok(())
 }

@@ -1,6 +1,7 @@
-//! `seqhound run` over loopback: what Vector's `http` and `socket` sinks send, byte for
-//! byte (NDJSON without a trailing newline, JSON arrays, every content-encoding,
-//! `native_json`), and the status codes Vector acts on.
+//! `seqhound run` over loopback: what Vector's `http`, `socket` and `vector` sinks send,
+//! byte for byte (NDJSON without a trailing newline, JSON arrays, every content-encoding,
+//! `native_json`, protobuf over gRPC), the status codes Vector acts on, and every alert
+//! sink against a receiver of the test's own.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -29,13 +30,31 @@ impl Running {
     }
 
     fn start_with(extra_http: &str, extra_sinks: &str, lateness: &str) -> Running {
+        Self::start_full(Self::new_dir(), extra_http, "", extra_sinks, lateness)
+    }
+
+    fn new_dir() -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("seqhound-svc-{}-{}", std::process::id(), rand_suffix()));
-        Self::start_in(dir, extra_http, extra_sinks, lateness)
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 
     fn start_in(dir: std::path::PathBuf, extra_http: &str, extra_sinks: &str, lateness: &str) -> Running {
+        Self::start_full(dir, extra_http, "", extra_sinks, lateness)
+    }
+
+    /// `extra_sources`: more `[sources.NAME]` tables; names sorting after `tcp` keep the
+    /// http and socket listeners at `addrs[0]` and `addrs[1]`.
+    fn start_full(dir: std::path::PathBuf, extra_http: &str, extra_sources: &str, extra_sinks: &str, lateness: &str) -> Running {
         std::fs::create_dir_all(&dir).unwrap();
         let alerts = dir.join("alerts.ndjson");
+        let mut inputs = vec!["\"http\"".to_string(), "\"tcp\"".to_string()];
+        for l in extra_sources.lines() {
+            if let Some(n) = l.strip_prefix("[sources.").and_then(|r| r.strip_suffix(']')) {
+                inputs.push(format!("{n:?}"));
+            }
+        }
+        let inputs = inputs.join(", ");
         let cfg = format!(
             r#"
 data_dir = "{}"
@@ -51,10 +70,11 @@ type = "socket"
 mode = "tcp"
 address = "127.0.0.1:0"
 decoding.codec = "native_json"
+{extra_sources}
 
 [transforms.detect]
 type = "detection"
-inputs = ["http", "tcp"]
+inputs = [{inputs}]
 lateness = "{lateness}"
 
 [sinks.file]
@@ -281,4 +301,255 @@ fn pending_sequences_survive_a_graceful_restart() {
     assert_eq!(second.wait_detections(1), 1, "the sequence spanning the restart was found");
     assert_eq!(second.alerts, alerts);
     second.stop();
+}
+
+impl Running {
+    /// Ask for a graceful stop without waiting for it.
+    fn signal_stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// A plain HTTP/1.1 receiver (keep-alive) that records each request's headers and body and
+/// answers 200 after `delay_ms`: the test's stand-in for Vector's `http_server` source.
+type Recorded = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
+struct Receiver {
+    addr: SocketAddr,
+    requests: Recorded,
+    delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Receiver {
+    fn start(delay_ms: u64) -> Receiver {
+        use std::io::{BufRead, BufReader, Read};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests: Recorded = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let delay = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(delay_ms));
+        let (reqs, d) = (requests.clone(), delay.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let (reqs, d) = (reqs.clone(), d.clone());
+                std::thread::spawn(move || {
+                    let mut w = conn.try_clone().unwrap();
+                    let mut r = BufReader::new(conn);
+                    loop {
+                        let mut head = String::new();
+                        let mut line = String::new();
+                        loop {
+                            line.clear();
+                            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                            head.push_str(&line.to_ascii_lowercase());
+                        }
+                        let len = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        let mut body = vec![0; len];
+                        if r.read_exact(&mut body).is_err() {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(d.load(Ordering::SeqCst)));
+                        reqs.lock().unwrap().push((head, body));
+                        if w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Receiver { addr, requests, delay_ms: delay }
+    }
+
+    fn sink(&self, extra: &str) -> String {
+        format!("\n[sinks.receiver]\ntype = \"http\"\ninputs = [\"detect\"]\nuri = \"http://{}/\"\n{extra}\n", self.addr)
+    }
+}
+
+#[test]
+fn http_alert_sink_compresses_as_configured() {
+    let rx = Receiver::start(0);
+    let svc = Running::start_with("", &rx.sink("compression = \"gzip\""), "0ms");
+    let (e, c) = pair("h-gzip-out");
+    assert_eq!(post(&svc.http(), format!("{e}\n{c}").as_bytes(), &[]).0, 200);
+    let reqs = rx.requests.lock().unwrap().clone();
+    assert_eq!(reqs.len(), 1);
+    let (head, body) = &reqs[0];
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&body[..]), &mut text).unwrap();
+    assert_eq!(text.lines().count(), 3, "shell alert and two building-block alerts");
+    assert!(text.contains("MacOS Installer Package Spawns Network Event"));
+    svc.stop();
+}
+
+#[test]
+fn back_pressure_answers_503_busy() {
+    // The alert receiver takes 3 s to answer the first delivery: the engine waits on it,
+    // the queue fills, and further requests are refused (Vector retries them).
+    let rx = Receiver::start(3000);
+    let svc = Running::start_with("", &rx.sink(""), "0ms");
+    let url = svc.http();
+    let (e, c) = pair("h-slow");
+    let first = {
+        let url = url.clone();
+        std::thread::spawn(move || post(&url, format!("{e}\n{c}").as_bytes(), &[]).0)
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    rx.delay_ms.store(0, std::sync::atomic::Ordering::SeqCst);
+    let senders: Vec<_> = (0..100)
+        .map(|i| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let line = format!("{{\"@timestamp\":\"2026-11-02T09:00:00Z\",\"host\":{{\"id\":\"bp-{i}\"}}}}");
+                post(&url, line.as_bytes(), &[])
+            })
+        })
+        .collect();
+    let answers: Vec<(u16, String)> = senders.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(first.join().unwrap(), 200, "the slow request still succeeds");
+    let busy = answers.iter().filter(|(s, b)| *s == 503 && b.contains("busy")).count();
+    let ok = answers.iter().filter(|(s, _)| *s == 200).count();
+    assert!(busy >= 1, "queue of 64 with 100 concurrent requests: some must be refused");
+    assert_eq!(busy + ok, 100, "every request is either processed or refused as busy: {answers:?}");
+    let metrics = ureq::get(&format!("{url}metrics")).call().unwrap().body_mut().read_to_string().unwrap();
+    assert!(metrics.contains(&format!("seqhound_requests_rejected_busy_total {busy}")), "{metrics}");
+    svc.stop();
+}
+
+#[test]
+fn shutdown_finishes_in_flight_requests_and_refuses_new_ones() {
+    let rx = Receiver::start(1500);
+    let mut svc = Running::start_with("", &rx.sink(""), "0ms");
+    let url = svc.http();
+    // A kept-alive connection, opened before the stop.
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut health = agent.get(&format!("{url}health")).call().unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    health.body_mut().read_to_string().unwrap(); // returns the connection to the pool
+    let (e, c) = pair("h-inflight");
+    let in_flight = {
+        let url = url.clone();
+        std::thread::spawn(move || post(&url, format!("{e}\n{c}").as_bytes(), &[]))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    svc.signal_stop();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut resp = agent.post(&url).send(&b"{\"@timestamp\":\"2026-11-02T09:00:00Z\"}"[..]).unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    assert!(resp.body_mut().read_to_string().unwrap().contains("shutting down"));
+    assert_eq!(in_flight.join().unwrap().0, 200, "the request in flight at the stop completes");
+    assert_eq!(rx.requests.lock().unwrap().len(), 1, "its alerts were delivered");
+    svc.shutdown();
+}
+
+#[test]
+fn socket_alert_sink_writes_ndjson() {
+    use std::io::BufRead;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let sink = format!("\n[sinks.tcp_out]\ntype = \"socket\"\ninputs = [\"detect\"]\nmode = \"tcp\"\naddress = \"{}\"\nencoding.codec = \"json\"\n", listener.local_addr().unwrap());
+    let svc = Running::start_with("", &sink, "0ms");
+    let (e, c) = pair("h-socket-out");
+    assert_eq!(post(&svc.http(), format!("{e}\n{c}").as_bytes(), &[]).0, 200);
+    let (conn, _) = listener.accept().unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let lines: Vec<serde_json::Value> =
+        std::io::BufReader::new(conn).lines().take(3).map(|l| serde_json::from_str(&l.unwrap()).unwrap()).collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines.iter().all(|d| d["kibana.alert.rule.rule_id"] == "99239e7d-b0d4-46e3-8609-acafcf99f68c"));
+    svc.stop();
+}
+
+#[test]
+fn file_source_reads_local_ndjson() {
+    let dir = Running::new_dir();
+    let input = dir.join("events.ndjson");
+    let (e, c) = pair("h-file");
+    std::fs::write(&input, format!("{e}\n{c}\n")).unwrap();
+    let source = format!("\n[sources.zfile]\ntype = \"file\"\ninclude = [\"{}\"]\n", input.display());
+    let svc = Running::start_full(dir, "", &source, "", "100ms");
+    assert_eq!(svc.wait_detections(1), 1);
+    svc.stop();
+}
+
+/// The real binary: the `stdin` source, alerts on stdout, SIGTERM → exit 0.
+#[cfg(unix)]
+#[test]
+fn binary_reads_stdin_and_exits_cleanly_on_sigterm() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let dir = Running::new_dir();
+    let cfg = dir.join("seqhound.toml");
+    std::fs::write(
+        &cfg,
+        "[sources.in]\ntype = \"stdin\"\n\n[transforms.detect]\ntype = \"detection\"\ninputs = [\"in\"]\nlateness = \"100ms\"\n\n[sinks.out]\ntype = \"console\"\ninputs = [\"detect\"]\nencoding.codec = \"json\"\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_seqhound"))
+        .args(["run", "--config", cfg.to_str().unwrap(), "--log-format", "json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (e, c) = pair("h-stdin");
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{e}\n{c}").unwrap();
+    drop(stdin);
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(doc["kibana.alert.rule.name"], "MacOS Installer Package Spawns Network Event");
+    let term = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut logs).unwrap();
+    let last: serde_json::Value = serde_json::from_str(logs.lines().last().unwrap()).unwrap();
+    assert_eq!(last["fields"]["message"], "stopped", "structured logs: {logs}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A self-signed certificate for `localhost`, written as PEM files.
+fn self_signed(dir: &std::path::Path) -> (String, std::path::PathBuf, std::path::PathBuf) {
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (crt, key) = (dir.join("crt.pem"), dir.join("key.pem"));
+    std::fs::write(&crt, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    (ck.cert.pem(), crt, key)
+}
+
+#[test]
+fn tls_http_server() {
+    let dir = Running::new_dir();
+    let (pem, crt, key) = self_signed(&dir);
+    let tls = format!("tls.enabled = true\ntls.crt_file = \"{}\"\ntls.key_file = \"{}\"", crt.display(), key.display());
+    let svc = Running::start_full(dir, &tls, "", "", "100ms");
+    let port = svc.addrs[0].port();
+    let roots = ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![ureq::tls::Certificate::from_pem(pem.as_bytes()).unwrap().to_owned()]));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let (e, c) = pair("h-tls");
+    let resp = agent.post(&format!("https://localhost:{port}/")).send(format!("{e}\n{c}").as_bytes()).unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(svc.wait_detections(1), 1);
+    // Plain HTTP to the TLS port gets nowhere.
+    assert!(ureq::post(&format!("http://localhost:{port}/")).send(&b"{}"[..]).is_err());
+    svc.stop();
 }

@@ -18,6 +18,8 @@ pub struct Metrics {
     pub connections_total: AtomicU64,
     pub alerts_total: AtomicU64,
     pub sink_errors_total: AtomicU64,
+    /// Metric and trace events received over gRPC (not security events; skipped).
+    pub events_not_logs_total: AtomicU64,
     pub latency_count: AtomicU64,
     pub latency_sum_micros: AtomicU64,
     /// Cumulative buckets of end-to-end processing latency (request in → alerts accepted).
@@ -59,6 +61,7 @@ impl Metrics {
         counter("connections_total", "Socket connections accepted.", self.connections_total.load(Relaxed));
         counter("alerts_total", "Alert documents accepted by every alert sink.", self.alerts_total.load(Relaxed));
         counter("sink_errors_total", "Alert deliveries that failed.", self.sink_errors_total.load(Relaxed));
+        counter("events_not_logs_total", "Metric and trace events received over gRPC and skipped.", self.events_not_logs_total.load(Relaxed));
         if let Ok(s) = self.engine.lock() {
             counter("events_total", "Events (non-blank lines) received.", s.events);
             counter("bytes_total", "Bytes of events received.", s.bytes);

@@ -2,10 +2,12 @@
 //!
 //! * [`alert`] turns a detection into Elastic Security alert documents.
 //! * [`compact`] renders a detection as one line for people.
-//! * [`output`] delivers alert documents (console, file, HTTP).
+//! * [`output`] delivers alert documents (console, file, HTTP, socket).
+//! * [`vector`] delivers them over Vector's native gRPC protocol.
 //! * [`metrics`] counts everything for `/metrics`.
 
 pub mod alert;
 pub mod compact;
 pub mod metrics;
 pub mod output;
+pub mod vector;

@@ -109,6 +109,60 @@ impl AlertSink for FileSink {
     }
 }
 
+/// Body compression of the `http` sink, with Vector's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    /// zlib, sent as `content-encoding: deflate`.
+    Zlib,
+    Zstd,
+    Snappy,
+}
+
+impl Compression {
+    /// # Errors
+    /// A name Vector's `http` sink does not know.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        Ok(match name {
+            "none" => Compression::None,
+            "gzip" => Compression::Gzip,
+            "zlib" => Compression::Zlib,
+            "zstd" => Compression::Zstd,
+            "snappy" => Compression::Snappy,
+            other => return Err(format!("{other:?} is not one of none, gzip, zlib, zstd, snappy")),
+        })
+    }
+
+    fn content_encoding(self) -> Option<&'static str> {
+        match self {
+            Compression::None => None,
+            Compression::Gzip => Some("gzip"),
+            Compression::Zlib => Some("deflate"),
+            Compression::Zstd => Some("zstd"),
+            Compression::Snappy => Some("snappy"),
+        }
+    }
+
+    fn apply(self, body: Vec<u8>) -> std::io::Result<Vec<u8>> {
+        match self {
+            Compression::None => Ok(body),
+            Compression::Gzip => {
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                e.write_all(&body)?;
+                e.finish()
+            }
+            Compression::Zlib => {
+                let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+                e.write_all(&body)?;
+                e.finish()
+            }
+            Compression::Zstd => zstd::encode_all(&body[..], 3),
+            Compression::Snappy => snap::raw::Encoder::new().compress_vec(&body).map_err(std::io::Error::other),
+        }
+    }
+}
+
 /// POSTs NDJSON to an HTTP endpoint: Vector's `http_server` source, or Elasticsearch's
 /// `_bulk` API with `create` actions and the deterministic alert ids (a 409 conflict means
 /// "already written").
@@ -117,6 +171,7 @@ pub struct HttpSink {
     uri: String,
     bulk_index: Option<String>,
     bearer: Option<String>,
+    compression: Compression,
     agent: ureq::Agent,
     /// Give up retrying after this long (the request then fails and Vector retries it).
     retry_budget: Duration,
@@ -125,7 +180,21 @@ pub struct HttpSink {
 impl HttpSink {
     pub fn new(name: &str, uri: &str, bulk_index: Option<String>, bearer: Option<String>, timeout: Duration, retry_budget: Duration) -> Self {
         let config = ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build();
-        HttpSink { name: name.to_string(), uri: uri.to_string(), bulk_index, bearer, agent: config.into(), retry_budget }
+        HttpSink {
+            name: name.to_string(),
+            uri: uri.to_string(),
+            bulk_index,
+            bearer,
+            compression: Compression::None,
+            agent: config.into(),
+            retry_budget,
+        }
+    }
+
+    #[must_use]
+    pub fn with_compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
     }
 
     fn body(&self, batch: &AlertBatch) -> Vec<u8> {
@@ -149,6 +218,39 @@ fn retriable(status: u16) -> bool {
     status == 408 || status == 429 || (status >= 500 && status != 501)
 }
 
+/// The outcome of one delivery attempt.
+pub(crate) enum Attempt {
+    Delivered,
+    /// Worth trying again (overload, connection trouble).
+    Retry(String),
+    /// Will never succeed as sent.
+    GiveUp(String),
+}
+
+/// Try until delivered, refused for good, or `budget` is spent, with jittered exponential
+/// backoff. Giving up is an `Err`: the alerts are kept and the request that made them fails.
+pub(crate) fn with_retries(sink: &str, budget: Duration, mut attempt: impl FnMut() -> Attempt) -> Result<(), SinkError> {
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(100);
+    let err = |m: String| SinkError { sink: sink.to_string(), message: m };
+    loop {
+        let message = match attempt() {
+            Attempt::Delivered => return Ok(()),
+            Attempt::GiveUp(m) => {
+                tracing::warn!(sink, reason = %m, "giving up: the receiver refuses these alerts");
+                return Err(err(m));
+            }
+            Attempt::Retry(m) => m,
+        };
+        if started.elapsed() + backoff > budget {
+            return Err(err(format!("{message}; gave up after {:?}", started.elapsed())));
+        }
+        let jitter = rand::random::<f64>() * 0.5 + 0.75;
+        std::thread::sleep(backoff.mul_f64(jitter));
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
 impl AlertSink for HttpSink {
     fn name(&self) -> &str {
         &self.name
@@ -157,46 +259,88 @@ impl AlertSink for HttpSink {
         if batch.docs.is_empty() {
             return Ok(());
         }
-        let body = self.body(batch);
-        let started = Instant::now();
-        let mut backoff = Duration::from_millis(100);
-        let err = |m: String| SinkError { sink: self.name.clone(), message: m };
-        loop {
+        let body = self
+            .compression
+            .apply(self.body(batch))
+            .map_err(|e| SinkError { sink: self.name.clone(), message: format!("compression: {e}") })?;
+        with_retries(&self.name, self.retry_budget, || {
             let mut req = self.agent.post(&self.uri).header("content-type", "application/x-ndjson");
             if let Some(t) = &self.bearer {
                 req = req.header("authorization", &format!("Bearer {t}"));
             }
-            let outcome: Result<(), String> = match req.send(&body[..]) {
+            if let Some(ce) = self.compression.content_encoding() {
+                req = req.header("content-encoding", ce);
+            }
+            match req.send(&body[..]) {
                 Ok(mut resp) => {
                     let status = resp.status().as_u16();
                     if (200..300).contains(&status) {
                         if self.bulk_index.is_none() {
-                            return Ok(());
+                            return Attempt::Delivered;
                         }
                         // _bulk answers 200 with per-item results: 201 created, 409 exists.
                         let text = resp.body_mut().read_to_string().unwrap_or_default();
                         match bulk_failures(&text) {
-                            0 => return Ok(()),
-                            n => Err(format!("{n} bulk items failed")),
+                            0 => Attempt::Delivered,
+                            n => Attempt::Retry(format!("{n} bulk items failed")),
                         }
                     } else if retriable(status) {
-                        Err(format!("HTTP {status}"))
+                        Attempt::Retry(format!("HTTP {status}"))
                     } else {
-                        tracing_warn(&self.name, &format!("giving up: HTTP {status} is not retriable"));
-                        return Err(err(format!("HTTP {status} (not retriable)")));
+                        Attempt::GiveUp(format!("HTTP {status} (not retriable)"))
                     }
                 }
-                Err(e) => Err(e.to_string()),
-            };
-            let Err(message) = outcome else { return Ok(()) };
-            if started.elapsed() + backoff > self.retry_budget {
-                return Err(err(format!("{message}; gave up after {:?}", started.elapsed())));
+                Err(e) => Attempt::Retry(e.to_string()),
             }
-            // Jittered exponential backoff.
-            let jitter = rand::random::<f64>() * 0.5 + 0.75;
-            std::thread::sleep(backoff.mul_f64(jitter));
-            backoff = (backoff * 2).min(Duration::from_secs(5));
+        })
+    }
+}
+
+/// Writes NDJSON to a TCP peer (Vector's `socket` source). Like Vector's `socket` sink this
+/// is best effort: written to the kernel is delivered. A broken connection is reopened
+/// once per batch; if that fails the batch fails (and its request is refused).
+pub struct SocketSink {
+    pub name: String,
+    address: String,
+    conn: Option<std::net::TcpStream>,
+}
+
+impl SocketSink {
+    pub fn new(name: &str, address: &str) -> Self {
+        SocketSink { name: name.to_string(), address: address.to_string(), conn: None }
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if self.conn.is_none() {
+            let c = std::net::TcpStream::connect(&self.address)?;
+            c.set_nodelay(true)?;
+            c.set_write_timeout(Some(Duration::from_secs(30)))?;
+            self.conn = Some(c);
         }
+        let res = match self.conn.as_mut() {
+            Some(c) => c.write_all(bytes).and_then(|_| c.flush()),
+            None => Ok(()),
+        };
+        if res.is_err() {
+            self.conn = None;
+        }
+        res
+    }
+}
+
+impl AlertSink for SocketSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn deliver(&mut self, batch: &AlertBatch) -> Result<(), SinkError> {
+        if batch.docs.is_empty() {
+            return Ok(());
+        }
+        let bytes = batch.ndjson();
+        // A peer that closed its end is only noticed on the next write: try once more.
+        self.write(&bytes)
+            .or_else(|_| self.write(&bytes))
+            .map_err(|e| SinkError { sink: self.name.clone(), message: format!("{}: {e}", self.address) })
     }
 }
 
@@ -219,10 +363,6 @@ fn bulk_failures(text: &str) -> usize {
         .unwrap_or(1)
 }
 
-fn tracing_warn(sink: &str, msg: &str) {
-    eprintln!("warning: alert sink {sink}: {msg}");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,5 +376,22 @@ mod tests {
             0
         );
         assert_eq!(bulk_failures(r#"{"errors":true,"items":[{"create":{"status":400}}]}"#), 1);
+    }
+
+    #[test]
+    fn compression_round_trips() {
+        use std::io::Read;
+        let body = b"{\"a\":1}\n".repeat(100);
+        let gz = Compression::Gzip.apply(body.clone()).unwrap();
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut out).unwrap();
+        assert_eq!(out, body);
+        let z = Compression::Zlib.apply(body.clone()).unwrap();
+        out.clear();
+        flate2::read::ZlibDecoder::new(&z[..]).read_to_end(&mut out).unwrap();
+        assert_eq!(out, body);
+        assert_eq!(zstd::decode_all(&Compression::Zstd.apply(body.clone()).unwrap()[..]).unwrap(), body);
+        assert_eq!(snap::raw::Decoder::new().decompress_vec(&Compression::Snappy.apply(body.clone()).unwrap()).unwrap(), body);
+        assert!(Compression::parse("brotli").is_err());
     }
 }

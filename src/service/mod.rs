@@ -1,0 +1,429 @@
+//! `seqhound run`: the long-running sidecar.
+//!
+//! ```text
+//!  http_server ─┐  (tokio)                       engine thread (owns the Engine)
+//!  vector gRPC ─┤
+//!  socket ──────┼─► Work { chunk, reply } ─► bounded queue ─► decode → filter → sequence
+//!  stdin/file ──┘                                              → alerts → every sink
+//!                                                              → reply Ok / Err
+//! ```
+//!
+//! Delivery rules (Vector's): an HTTP request (gRPC push) is answered 200 (OK) only after
+//! its events were processed and the resulting alerts accepted by every alert sink; 503
+//! (UNAVAILABLE) when the queue is full, when shutting down, or when a sink failed (Vector
+//! retries); 4xx (INVALID_ARGUMENT) only for a request that can never succeed, with the
+//! reason. Socket connections are never written to.
+//!
+//! Time: the engine thread wakes every [`TICK`] and releases partitions that have been
+//! quiet for the lateness in wall-clock time, so the last events of a quiet host are
+//! evaluated within the lateness.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, RecvTimeoutError, Sender, TrySendError};
+use tokio::sync::oneshot;
+
+use crate::config::{Config, SinkConfig, SourceConfig, TransformConfig};
+use crate::engine::{Engine, EngineOptions};
+use crate::rule::{RuleSet, RuleShape};
+use crate::sequence::Detection;
+use crate::sink::alert::{build_alerts, AlertContext, SourceEvent};
+use crate::sink::compact::compact_line;
+use crate::sink::metrics::Metrics;
+use crate::sink::output::{AlertBatch, AlertSink, Compression, ConsoleSink, Encoding, FileSink, HttpSink, SocketSink};
+use crate::sink::vector::VectorSink;
+use crate::source::Chunk;
+
+mod grpc;
+mod http;
+mod stream;
+mod tls;
+
+/// How often the engine thread releases quiet partitions by wall-clock time.
+pub const TICK: Duration = Duration::from_millis(100);
+/// Queued batches before sources get back-pressure (HTTP: 503).
+pub const QUEUE_DEPTH: usize = 64;
+/// Default largest request body, compressed and decompressed (Vector batches ≤ 10 MB).
+pub const DEFAULT_MAX_BODY: usize = 32 * 1024 * 1024;
+
+enum Work {
+    Events { chunk: Chunk, reply: Option<oneshot::Sender<Result<(), String>>>, received: Instant },
+    Shutdown,
+}
+
+/// Shared by every source task.
+struct Shared {
+    work: Sender<Work>,
+    metrics: Arc<Metrics>,
+    shutting_down: AtomicBool,
+    in_flight: AtomicUsize,
+}
+
+/// Counts a request as in flight until dropped; shutdown waits for the count to reach 0.
+struct InFlight<'a>(&'a Shared);
+
+impl<'a> InFlight<'a> {
+    fn new(shared: &'a Shared) -> Self {
+        shared.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(shared)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Start everything and run until SIGINT/SIGTERM (or `stop` resolves, for tests).
+///
+/// # Errors
+/// Configuration, rule or listener errors at start-up.
+pub fn run(config: Config, stop: Option<oneshot::Receiver<()>>, ready: Option<std::sync::mpsc::Sender<Vec<SocketAddr>>>) -> anyhow::Result<()> {
+    let (tname, TransformConfig::Detection { rules, lateness, state_cap, .. }) =
+        config.transforms.iter().next().ok_or_else(|| anyhow::anyhow!("no detection transform"))?;
+    let set = if rules.is_empty() {
+        RuleSet::embedded_default()?
+    } else {
+        RuleSet::load_strict(&rules.iter().map(PathBuf::from).collect::<Vec<_>>())?
+    };
+    for r in &set.rules {
+        if r.shape == RuleShape::Sample || !r.pipes.is_empty() {
+            anyhow::bail!(
+                "rule {} ({}) uses `sample` or pipes, which need the whole input: run it with `seqhound replay`",
+                r.meta.name,
+                r.meta.path
+            );
+        }
+    }
+    let set = Arc::new(set);
+    let lateness_ms = match lateness {
+        Some(l) => crate::config::parse_duration_ms(l).map_err(|e| anyhow::anyhow!("transforms.{tname}.lateness: {e}"))?,
+        None => 5_000,
+    };
+    let options = EngineOptions { lateness_ms, pending_cap: state_cap.unwrap_or(1_000_000), precheck: true };
+    let sinks = build_sinks(&config)?;
+    let metrics = Arc::new(Metrics::default());
+    let (tx, rx) = bounded::<Work>(QUEUE_DEPTH);
+    let shared = Arc::new(Shared { work: tx, metrics: metrics.clone(), shutting_down: AtomicBool::new(false), in_flight: AtomicUsize::new(0) });
+
+    let engine_thread = {
+        let set = set.clone();
+        let metrics = metrics.clone();
+        let state_path = match &config.data_dir {
+            Some(d) => {
+                std::fs::create_dir_all(d).map_err(|e| anyhow::anyhow!("data_dir {d}: {e}"))?;
+                Some(PathBuf::from(d).join("pending.json"))
+            }
+            None => None,
+        };
+        let mut engine = Engine::new(set.clone(), options);
+        if let Some(p) = &state_path {
+            let n = engine.restore_state(p).map_err(|e| anyhow::anyhow!("cannot restore pending sequences: {e}"))?;
+            if n > 0 {
+                tracing::info!(sequences = n, path = %p.display(), "restored pending sequences");
+            }
+        }
+        std::thread::Builder::new().name("engine".into()).spawn(move || engine_loop(set, engine, state_path, rx, sinks, metrics))?
+    };
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let result = rt.block_on(async {
+        let mut addrs = Vec::new();
+        let mut tasks = Vec::new();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut grpc_servers = Vec::new();
+        for (name, src) in &config.sources {
+            let bind = |address: &String| {
+                let name = name.clone();
+                let address = address.clone();
+                async move {
+                    tokio::net::TcpListener::bind(&address).await.map_err(|e| anyhow::anyhow!("sources.{name}: cannot listen on {address}: {e}"))
+                }
+            };
+            let native = |d: &Option<crate::config::Decoding>| d.as_ref().is_some_and(|d| d.codec == "native_json");
+            let tls_files = |t: &Option<crate::config::Tls>| tls::load(t.as_ref()).map_err(|e| anyhow::anyhow!("sources.{name}.{e}"));
+            match src {
+                SourceConfig::HttpServer { address, auth, max_body_bytes, decoding, tls, .. } => {
+                    let l = bind(address).await?;
+                    addrs.push(l.local_addr()?);
+                    let st = Arc::new(http::HttpSource {
+                        name: name.clone(),
+                        token: auth.as_ref().map(|a| a.token.clone()),
+                        max_body: max_body_bytes.unwrap_or(DEFAULT_MAX_BODY),
+                        native: native(decoding),
+                        shared: shared.clone(),
+                        tls: tls_files(tls)?.as_ref().map(tls::acceptor).transpose()?,
+                    });
+                    tasks.push(tokio::spawn(http::serve_http(l, st)));
+                }
+                SourceConfig::Socket { address, decoding, tls, .. } => {
+                    let l = bind(address).await?;
+                    addrs.push(l.local_addr()?);
+                    let acceptor = tls_files(tls)?.as_ref().map(tls::acceptor).transpose()?;
+                    tasks.push(tokio::spawn(stream::serve_socket(l, name.clone(), native(decoding), acceptor, shared.clone())));
+                }
+                SourceConfig::Vector { address, tls, .. } => {
+                    let l = bind(address).await?;
+                    addrs.push(l.local_addr()?);
+                    let source = grpc::GrpcSource { name: name.clone(), shared: shared.clone() };
+                    let mut stop = stop_rx.clone();
+                    let stopped = async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    };
+                    let files = tls_files(tls)?;
+                    let name = name.clone();
+                    grpc_servers.push(tokio::spawn(async move {
+                        if let Err(e) = grpc::serve_grpc(l, source, DEFAULT_MAX_BODY, files, stopped).await {
+                            tracing::error!(source = %name, error = %e, "gRPC server failed");
+                        }
+                    }));
+                }
+                SourceConfig::Stdin { decoding } => stream::spawn_reader(vec!["-".into()], name.clone(), native(decoding), shared.clone()),
+                SourceConfig::File { include, decoding } => stream::spawn_reader(include.clone(), name.clone(), native(decoding), shared.clone()),
+            }
+        }
+        tracing::info!(addresses = %addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", "), "listening");
+        if let Some(r) = ready {
+            let _ = r.send(addrs);
+        }
+        wait_for_stop(stop).await;
+        tracing::info!("shutting down: no new requests, finishing those in flight");
+        shared.shutting_down.store(true, Ordering::SeqCst);
+        for t in &tasks {
+            t.abort();
+        }
+        let _ = stop_tx.send(true);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for g in grpc_servers {
+            let _ = tokio::time::timeout_at(deadline.into(), g).await;
+        }
+        while shared.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        anyhow::Ok(())
+    });
+    let _ = shared.work.send(Work::Shutdown);
+    let engine_result = engine_thread.join().map_err(|_| anyhow::anyhow!("engine thread panicked"))?;
+    result?;
+    engine_result?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_stop(stop: Option<oneshot::Receiver<()>>) {
+    let term = async {
+        #[cfg(unix)]
+        {
+            if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                s.recv().await;
+                return;
+            }
+        }
+        std::future::pending::<()>().await
+    };
+    let test_stop = async {
+        match stop {
+            Some(r) => {
+                let _ = r.await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+        _ = test_stop => {}
+    }
+}
+
+fn build_sinks(config: &Config) -> anyhow::Result<Vec<Box<dyn AlertSink>>> {
+    let enc = |e: &Option<crate::config::Encoding>| -> anyhow::Result<Encoding> {
+        match e.as_ref().map(|e| e.codec.as_str()) {
+            None | Some("json") => Ok(Encoding::Json),
+            Some("text") => Ok(Encoding::Text),
+            Some(other) => anyhow::bail!("encoding.codec {other:?} is not supported (json, text)"),
+        }
+    };
+    let mut out: Vec<Box<dyn AlertSink>> = Vec::new();
+    for (name, s) in &config.sinks {
+        match s {
+            SinkConfig::Console { encoding, .. } => out.push(Box::new(ConsoleSink { name: name.clone(), encoding: enc(encoding)? })),
+            SinkConfig::File { path, encoding, .. } => out.push(Box::new(FileSink::open(name, path, enc(encoding)?)?)),
+            SinkConfig::Http { uri, auth, request, encoding, compression, .. } => {
+                if enc(encoding)? != Encoding::Json {
+                    anyhow::bail!("sinks.{name}: the http sink sends alert documents (encoding.codec = \"json\")");
+                }
+                let compression = Compression::parse(compression.as_deref().unwrap_or("none")).map_err(|e| anyhow::anyhow!("sinks.{name}.compression: {e}"))?;
+                let r = request.clone().unwrap_or_default();
+                out.push(Box::new(
+                    HttpSink::new(
+                        name,
+                        uri,
+                        None,
+                        auth.as_ref().map(|a| a.token.clone()),
+                        Duration::from_secs(r.timeout_secs.unwrap_or(30)),
+                        Duration::from_secs(r.retry_max_duration_secs.unwrap_or(30)),
+                    )
+                    .with_compression(compression),
+                ));
+            }
+            SinkConfig::Socket { address, encoding, .. } => {
+                if enc(encoding)? != Encoding::Json {
+                    anyhow::bail!("sinks.{name}: the socket sink sends alert documents (encoding.codec = \"json\")");
+                }
+                out.push(Box::new(SocketSink::new(name, address)));
+            }
+            SinkConfig::Vector { address, compression, request, .. } => {
+                let r = request.clone().unwrap_or_default();
+                out.push(Box::new(VectorSink::new(
+                    name,
+                    address,
+                    compression.unwrap_or(false),
+                    Duration::from_secs(r.timeout_secs.unwrap_or(30)),
+                    Duration::from_secs(r.retry_max_duration_secs.unwrap_or(30)),
+                )?));
+            }
+            SinkConfig::Elasticsearch { endpoints, index, auth, request, .. } => {
+                let [endpoint] = endpoints.as_slice() else {
+                    anyhow::bail!("sinks.{name}.endpoints: exactly one endpoint is supported");
+                };
+                let r = request.clone().unwrap_or_default();
+                out.push(Box::new(HttpSink::new(
+                    name,
+                    &format!("{}/_bulk", endpoint.trim_end_matches('/')),
+                    Some(index.clone().unwrap_or_else(|| ".alerts-security.alerts-default".into())),
+                    auth.as_ref().map(|a| a.token.clone()),
+                    Duration::from_secs(r.timeout_secs.unwrap_or(30)),
+                    Duration::from_secs(r.retry_max_duration_secs.unwrap_or(30)),
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn engine_loop(
+    set: Arc<RuleSet>,
+    mut engine: Engine,
+    state_path: Option<PathBuf>,
+    rx: crossbeam_channel::Receiver<Work>,
+    mut sinks: Vec<Box<dyn AlertSink>>,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<()> {
+
+    let execution = format!("{:032x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    let ctx = AlertContext::new(execution);
+    let mut deliver = |dets: Vec<Detection>| -> Result<(), String> {
+        if dets.is_empty() {
+            return Ok(());
+        }
+        let mut batch = AlertBatch::default();
+        for d in &dets {
+            let rule = &set.rules[d.rule];
+            let events: Vec<SourceEvent> = d.events.iter().map(|e| SourceEvent { raw: &e.raw, stage: e.stage }).collect();
+            batch.compact.push(compact_line(&rule.meta, &events));
+            match build_alerts(&rule.meta, rule.shape != RuleShape::Event, &events, &ctx, chrono::Utc::now()) {
+                Ok(docs) => batch.docs.extend(docs),
+                Err(e) => tracing::warn!(rule = %rule.meta.name, error = %e, "could not build the alert document"),
+            }
+        }
+        for s in sinks.iter_mut() {
+            if let Err(e) = s.deliver(&batch) {
+                metrics.sink_errors_total.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(sink = %e.sink, error = %e.message, "alert sink failed; the request is refused and its alerts kept");
+                return Err(e.to_string());
+            }
+        }
+        metrics.alerts_total.fetch_add(batch.docs.len() as u64, Ordering::Relaxed);
+        Ok(())
+    };
+    // Detections whose alerts a sink refused: kept and retried, never dropped. While any
+    // wait, requests are refused (503) without being processed, so Vector keeps them.
+    let mut undelivered: Vec<Detection> = Vec::new();
+    let retry = |undelivered: &mut Vec<Detection>, deliver: &mut dyn FnMut(Vec<Detection>) -> Result<(), String>| -> Result<(), String> {
+        if undelivered.is_empty() {
+            return Ok(());
+        }
+        let dets = std::mem::take(undelivered);
+        let res = deliver(dets.clone());
+        if res.is_err() {
+            *undelivered = dets;
+        }
+        res
+    };
+    loop {
+        match rx.recv_timeout(TICK) {
+            Ok(Work::Events { chunk, reply, received }) => {
+                if let Err(e) = retry(&mut undelivered, &mut deliver) {
+                    match reply {
+                        Some(r) => {
+                            let _ = r.send(Err(format!("earlier alerts wait for a sink: {e}")));
+                            continue;
+                        }
+                        // Sources without replies (socket, file) wait: back-pressure.
+                        None => {
+                            while retry(&mut undelivered, &mut deliver).is_err() {
+                                std::thread::sleep(Duration::from_millis(500));
+                            }
+                        }
+                    }
+                }
+                let dets = engine.push(&chunk);
+                for e in engine.take_errors().iter().take(5) {
+                    tracing::warn!(error = %e, "skipped a line");
+                }
+                let res = deliver(dets.clone());
+                if res.is_err() {
+                    undelivered = dets;
+                }
+                metrics.set_engine(engine.stats());
+                metrics.observe_latency(received.elapsed());
+                if let Some(r) = reply {
+                    let _ = r.send(res);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                let _ = retry(&mut undelivered, &mut deliver);
+                if undelivered.is_empty() {
+                    let dets = engine.tick(Instant::now());
+                    if deliver(dets.clone()).is_err() {
+                        undelivered = dets;
+                    }
+                }
+                metrics.set_engine(engine.stats());
+            }
+            Ok(Work::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    // Release what waits in reorder buffers, keep pending sequences for the next start,
+    // and make a last attempt at undelivered alerts.
+    let mut last = std::mem::take(&mut undelivered);
+    match &state_path {
+        Some(p) => match engine.save_state(p) {
+            Ok(dets) => last.extend(dets),
+            Err(e) => tracing::error!(path = %p.display(), error = %e, "could not save pending sequences"),
+        },
+        None => last.extend(engine.finish()),
+    }
+    if let Err(e) = deliver(last) {
+        tracing::error!(error = %e, "alerts lost at shutdown");
+    }
+    Ok(())
+}
+
+/// Hand a batch to the engine; wait for its outcome when `wait`.
+fn submit(shared: &Shared, chunk: Chunk, reply: Option<oneshot::Sender<Result<(), String>>>) -> Result<(), &'static str> {
+    if shared.shutting_down.load(Ordering::SeqCst) {
+        return Err("shutting down");
+    }
+    match shared.work.try_send(Work::Events { chunk, reply, received: Instant::now() }) {
+        Ok(()) => Ok(()),
+        Err(TrySendError::Full(_)) => Err("busy"),
+        Err(TrySendError::Disconnected(_)) => Err("shutting down"),
+    }
+}
