@@ -533,11 +533,12 @@ fn self_signed(dir: &std::path::Path) -> (String, std::path::PathBuf, std::path:
 }
 
 #[test]
-fn tls_http_server() {
+fn tls_listeners() {
     let dir = Running::new_dir();
     let (pem, crt, key) = self_signed(&dir);
     let tls = format!("tls.enabled = true\ntls.crt_file = \"{}\"\ntls.key_file = \"{}\"", crt.display(), key.display());
-    let svc = Running::start_full(dir, &tls, "", "", "100ms");
+    let grpc = format!("\n[sources.vec]\ntype = \"vector\"\naddress = \"127.0.0.1:0\"\n{tls}\n");
+    let svc = Running::start_full(dir, &tls, &grpc, "", "100ms");
     let port = svc.addrs[0].port();
     let roots = ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![ureq::tls::Certificate::from_pem(pem.as_bytes()).unwrap().to_owned()]));
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -551,5 +552,187 @@ fn tls_http_server() {
     assert_eq!(svc.wait_detections(1), 1);
     // Plain HTTP to the TLS port gets nowhere.
     assert!(ureq::post(&format!("http://localhost:{port}/")).send(&b"{}"[..]).is_err());
+
+    // gRPC over TLS.
+    let grpc_port = svc.addrs[2].port();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use seqhound::source::vector::proto::vector::{vector_client::VectorClient, HealthCheckRequest};
+        let tls = tonic::transport::ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(pem)).domain_name("localhost");
+        let channel = tonic::transport::Endpoint::from_shared(format!("https://localhost:{grpc_port}"))
+            .unwrap()
+            .tls_config(tls)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = VectorClient::new(channel);
+        client.health_check(HealthCheckRequest {}).await.unwrap();
+        let plain = tonic::transport::Endpoint::from_shared(format!("http://localhost:{grpc_port}")).unwrap().connect().await;
+        let refused = match plain {
+            Err(_) => true,
+            Ok(ch) => VectorClient::new(ch).health_check(HealthCheckRequest {}).await.is_err(),
+        };
+        assert!(refused, "plain gRPC to the TLS port gets nowhere");
+    });
+    drop(rt);
     svc.stop();
+}
+
+mod grpc {
+    use super::*;
+    use seqhound::source::vector::doc_to_event;
+    use seqhound::source::vector::proto::event::{event_wrapper, value, EventWrapper, Log, Metric, Value, ValueMap};
+    use seqhound::source::vector::proto::vector::vector_client::VectorClient;
+    use seqhound::source::vector::proto::vector::vector_server::{Vector, VectorServer};
+    use seqhound::source::vector::proto::vector::{HealthCheckRequest, HealthCheckResponse, PushEventsRequest, PushEventsResponse, ServingStatus};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+    use tonic::{Code, Status};
+
+    fn events(lines: &[&str]) -> Vec<EventWrapper> {
+        lines.iter().map(|l| doc_to_event(&serde_json::from_str(l).unwrap())).collect()
+    }
+
+    /// The newer form: the event as `value` instead of `fields`.
+    fn as_value(e: EventWrapper) -> EventWrapper {
+        let Some(event_wrapper::Event::Log(log)) = e.event else { panic!("not a log") };
+        let value = Value { kind: Some(value::Kind::Map(ValueMap { fields: log.fields })) };
+        EventWrapper { event: Some(event_wrapper::Event::Log(Log { value: Some(value), ..Log::default() })) }
+    }
+
+    /// Sends raw bytes as the request message: for requests that cannot decode.
+    struct RawCodec;
+    struct RawEncoder;
+    struct RawDecoder;
+    impl Codec for RawCodec {
+        type Encode = Vec<u8>;
+        type Decode = ();
+        type Encoder = RawEncoder;
+        type Decoder = RawDecoder;
+        fn encoder(&mut self) -> RawEncoder {
+            RawEncoder
+        }
+        fn decoder(&mut self) -> RawDecoder {
+            RawDecoder
+        }
+    }
+    impl Encoder for RawEncoder {
+        type Item = Vec<u8>;
+        type Error = Status;
+        fn encode(&mut self, item: Vec<u8>, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
+            bytes::BufMut::put_slice(buf, &item);
+            Ok(())
+        }
+    }
+    impl Decoder for RawDecoder {
+        type Item = ();
+        type Error = Status;
+        fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<()>, Status> {
+            let n = bytes::Buf::remaining(buf);
+            bytes::Buf::advance(buf, n);
+            Ok(Some(()))
+        }
+    }
+
+    #[test]
+    fn vector_source_push_events() {
+        let source = "\n[sources.vec]\ntype = \"vector\"\naddress = \"127.0.0.1:0\"\nversion = \"2\"\n";
+        let svc = Running::start_full(Running::new_dir(), "", source, "", "100ms");
+        let addr = svc.addrs[2];
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let mut client = VectorClient::connect(format!("http://{addr}")).await.unwrap();
+            let health = client.health_check(HealthCheckRequest {}).await.unwrap().into_inner();
+            assert_eq!(health.status, ServingStatus::Serving as i32);
+            // What Vector 0.57 sends: object events in `fields`.
+            let (e, c) = pair("h-grpc-fields");
+            client.push_events(PushEventsRequest { events: events(&[&e, &c]) }).await.unwrap();
+            // The `value` form, gzip-compressed, with a metric that is skipped.
+            let (e, c) = pair("h-grpc-value");
+            let mut evs: Vec<EventWrapper> = events(&[&e, &c]).into_iter().map(as_value).collect();
+            evs.push(EventWrapper { event: Some(event_wrapper::Event::Metric(Metric {})) });
+            let mut gz = client.clone().send_compressed(CompressionEncoding::Gzip);
+            gz.push_events(PushEventsRequest { events: evs }).await.unwrap();
+            let (e, c) = pair("h-grpc-zstd");
+            let mut zs = client.clone().send_compressed(CompressionEncoding::Zstd);
+            zs.push_events(PushEventsRequest { events: events(&[&e, &c]) }).await.unwrap();
+            // A request that cannot decode can never succeed: INVALID_ARGUMENT, not retried.
+            let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+            let mut raw = tonic::client::Grpc::new(channel);
+            raw.ready().await.unwrap();
+            let path = tonic::codegen::http::uri::PathAndQuery::from_static("/vector.Vector/PushEvents");
+            let err = raw.unary(tonic::Request::new(vec![0xff, 0xff, 0xff]), path, RawCodec).await.unwrap_err();
+            assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+            // The standard health service is registered too.
+            let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+            let mut std_health = tonic_health::pb::health_client::HealthClient::new(channel);
+            let st = std_health
+                .check(tonic_health::pb::HealthCheckRequest { service: "vector.Vector".into() })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(st.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+        });
+        // Each push was answered only after processing: its detection is already written
+        // once the wall-clock release passes (lateness 100 ms).
+        assert_eq!(svc.wait_detections(3), 3);
+        let metrics = ureq::get(&format!("{}metrics", svc.http())).call().unwrap().body_mut().read_to_string().unwrap();
+        assert!(metrics.contains("seqhound_events_not_logs_total 1"), "{metrics}");
+        svc.stop();
+    }
+
+    /// Stand-in for Vector's `vector` source: records events, refuses the first push.
+    struct Collector {
+        events: Arc<Mutex<Vec<EventWrapper>>>,
+        refuse_first: AtomicBool,
+    }
+
+    #[tonic::async_trait]
+    impl Vector for Collector {
+        async fn push_events(&self, request: tonic::Request<PushEventsRequest>) -> Result<tonic::Response<PushEventsResponse>, Status> {
+            if self.refuse_first.swap(false, Ordering::SeqCst) {
+                return Err(Status::unavailable("warming up"));
+            }
+            self.events.lock().unwrap().extend(request.into_inner().events);
+            Ok(tonic::Response::new(PushEventsResponse {}))
+        }
+        async fn health_check(&self, _: tonic::Request<HealthCheckRequest>) -> Result<tonic::Response<HealthCheckResponse>, Status> {
+            Ok(tonic::Response::new(HealthCheckResponse { status: ServingStatus::Serving as i32 }))
+        }
+    }
+
+    #[test]
+    fn vector_sink_pushes_alerts_and_retries_unavailable() {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let collector = Collector { events: received.clone(), refuse_first: AtomicBool::new(true) };
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(l.local_addr().unwrap()).unwrap();
+                tonic::transport::Server::builder()
+                    .add_service(VectorServer::new(collector).accept_compressed(CompressionEncoding::Gzip))
+                    .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(l))
+                    .await
+                    .unwrap();
+            });
+        });
+        let addr = addr_rx.recv().unwrap();
+        let sink = format!(
+            "\n[sinks.to_vector]\ntype = \"vector\"\ninputs = [\"detect\"]\naddress = \"{addr}\"\ncompression = true\nrequest.retry_max_duration_secs = 10\n"
+        );
+        let svc = Running::start_with("", &sink, "0ms");
+        let (e, c) = pair("h-grpc-out");
+        assert_eq!(post(&svc.http(), format!("{e}\n{c}").as_bytes(), &[]).0, 200);
+        let got = received.lock().unwrap().clone();
+        assert_eq!(got.len(), 3, "shell alert and two building-block alerts, after one retry");
+        let rendered = seqhound::source::vector::events_to_ndjson(&got);
+        let docs: Vec<serde_json::Value> = rendered.ndjson.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
+        assert!(docs.iter().all(|d| d["kibana.alert.rule.rule_id"] == "99239e7d-b0d4-46e3-8609-acafcf99f68c"));
+        assert_eq!(docs.iter().filter(|d| d["kibana.alert.depth"] == 2).count(), 1);
+        svc.stop();
+    }
 }

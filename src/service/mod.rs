@@ -199,11 +199,15 @@ pub fn run(config: Config, stop: Option<oneshot::Receiver<()>>, ready: Option<st
         }
         let _ = stop_tx.send(true);
         let deadline = Instant::now() + Duration::from_secs(30);
-        for g in grpc_servers {
-            let _ = tokio::time::timeout_at(deadline.into(), g).await;
-        }
         while shared.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The gRPC servers have sent GOAWAY; give them a moment to write the last answers,
+        // but do not wait for idle clients to hang up.
+        for mut g in grpc_servers {
+            if tokio::time::timeout(Duration::from_secs(1), &mut g).await.is_err() {
+                g.abort();
+            }
         }
         anyhow::Ok(())
     });
