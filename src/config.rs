@@ -60,9 +60,43 @@ pub struct Framing {
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct Auth {
-    /// `bearer`.
+    /// `bearer` (sources and sinks) or `basic` (sinks).
     pub strategy: String,
-    pub token: String,
+    pub token: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
+impl Auth {
+    /// The bearer token a source requires.
+    ///
+    /// # Errors
+    /// Another strategy, or no token.
+    pub fn bearer_token(&self) -> Result<String, String> {
+        match (self.strategy.as_str(), &self.token) {
+            ("bearer", Some(t)) if !t.is_empty() => Ok(t.clone()),
+            ("bearer", _) => Err("auth.token is required with strategy \"bearer\"".into()),
+            (other, _) => Err(format!("auth.strategy {other:?}: sources support \"bearer\"")),
+        }
+    }
+
+    /// The `authorization` header a sink sends.
+    ///
+    /// # Errors
+    /// An unknown strategy or missing credentials.
+    pub fn header_value(&self) -> Result<String, String> {
+        use base64::Engine as _;
+        match (self.strategy.as_str(), &self.token, &self.user, &self.password) {
+            ("bearer", Some(t), None, None) => Ok(format!("Bearer {t}")),
+            ("basic", None, Some(u), p) => {
+                let creds = format!("{u}:{}", p.as_deref().unwrap_or(""));
+                Ok(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(creds)))
+            }
+            ("bearer", ..) => Err("auth: strategy \"bearer\" takes token only".into()),
+            ("basic", ..) => Err("auth: strategy \"basic\" takes user and password".into()),
+            (other, ..) => Err(format!("auth.strategy {other:?}: use \"bearer\" or \"basic\"")),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -143,6 +177,14 @@ pub struct Request {
     pub retry_max_duration_secs: Option<u64>,
 }
 
+/// Alerts are sent as soon as a batch of events produced them (latency first); `batch`
+/// only caps how many go in one request.
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    pub max_events: Option<usize>,
+}
+
 #[derive(Debug, Deserialize, Clone)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SinkConfig {
@@ -161,6 +203,7 @@ pub enum SinkConfig {
         uri: String,
         auth: Option<Auth>,
         request: Option<Request>,
+        batch: Option<Batch>,
         encoding: Option<Encoding>,
         compression: Option<String>,
     },
@@ -179,6 +222,7 @@ pub enum SinkConfig {
         /// gzip the requests.
         compression: Option<bool>,
         request: Option<Request>,
+        batch: Option<Batch>,
     },
     /// Elasticsearch `_bulk` with `create` and the deterministic alert ids.
     Elasticsearch {
@@ -188,6 +232,7 @@ pub enum SinkConfig {
         index: Option<String>,
         auth: Option<Auth>,
         request: Option<Request>,
+        batch: Option<Batch>,
     },
 }
 
@@ -226,6 +271,9 @@ impl Config {
                 | SinkConfig::Elasticsearch { inputs, .. } => inputs,
             };
             match s {
+                SinkConfig::Http { auth: Some(a), .. } | SinkConfig::Elasticsearch { auth: Some(a), .. } => {
+                    a.header_value().map_err(|e| format!("sinks.{name}.{e}"))?;
+                }
                 SinkConfig::Socket { mode, .. } if mode.as_deref().unwrap_or("tcp") != "tcp" => {
                     return Err(format!("sinks.{name}.mode: only \"tcp\" is supported"));
                 }
@@ -242,9 +290,7 @@ impl Config {
             let (decoding, framing, tls) = match s {
                 SourceConfig::HttpServer { decoding, framing, tls, auth, .. } => {
                     if let Some(a) = auth {
-                        if a.strategy != "bearer" {
-                            return Err(format!("sources.{name}.auth.strategy: only \"bearer\" is supported"));
-                        }
+                        a.bearer_token().map_err(|e| format!("sources.{name}.{e}"))?;
                     }
                     (decoding, framing, tls)
                 }
@@ -325,5 +371,17 @@ mod tests {
             "address = \"127.0.0.1:9000\"\ntls.enabled = true\ntls.crt_file = \"a\"\ntls.key_file = \"b\"\ntls.ca_file = \"c\"",
         );
         assert!(Config::parse(&mtls).unwrap_err().contains("client certificate"));
+        let basic_source = DEFAULT_CONFIG.replace("address = \"127.0.0.1:9000\"", "address = \"127.0.0.1:9000\"\nauth.strategy = \"basic\"\nauth.user = \"u\"");
+        assert!(Config::parse(&basic_source).unwrap_err().contains("bearer"));
+    }
+
+    #[test]
+    fn sink_auth_headers() {
+        let basic = Auth { strategy: "basic".into(), token: None, user: Some("elastic".into()), password: Some("changeme".into()) };
+        assert_eq!(basic.header_value().unwrap(), "Basic ZWxhc3RpYzpjaGFuZ2VtZQ==");
+        let bearer = Auth { strategy: "bearer".into(), token: Some("t".into()), user: None, password: None };
+        assert_eq!(bearer.header_value().unwrap(), "Bearer t");
+        let mixed = Auth { strategy: "bearer".into(), token: Some("t".into()), user: Some("u".into()), password: None };
+        assert!(mixed.header_value().is_err());
     }
 }

@@ -376,7 +376,8 @@ fn summary(set: &RuleSet, s: &Stats, secs: f64) -> String {
 /// Structured logs on stderr (stdout carries alerts with the console sink).
 fn init_logging(format: &str) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match format {
         "text" => builder.init(),
         "json" => builder.json().init(),

@@ -221,14 +221,22 @@ fn vector_http_bodies_and_codecs() {
 }
 
 #[test]
-fn socket_native_json() {
-    let svc = Running::start("", "");
-    let (e, c) = pair("h-socket");
+fn socket_json_and_native_json() {
+    let plain = "\n[sources.zsock]\ntype = \"socket\"\nmode = \"tcp\"\naddress = \"127.0.0.1:0\"\ndecoding.codec = \"json\"\n";
+    let svc = Running::start_full(Running::new_dir(), "", plain, "", "100ms");
+    let (e, c) = pair("h-socket-native");
     let mut s = std::net::TcpStream::connect(svc.addrs[1]).unwrap();
     writeln!(s, "{{\"log\":{e}}}").unwrap();
     writeln!(s, "{{\"log\":{c}}}").unwrap();
     drop(s);
     assert_eq!(svc.wait_detections(1), 1);
+    // Vector's socket sink: a healthcheck connection opened and closed first, then lines.
+    drop(std::net::TcpStream::connect(svc.addrs[2]).unwrap());
+    let (e, c) = pair("h-socket-json");
+    let mut s = std::net::TcpStream::connect(svc.addrs[2]).unwrap();
+    write!(s, "{e}\n{c}\n").unwrap();
+    drop(s);
+    assert_eq!(svc.wait_detections(2), 2);
     svc.stop();
 }
 
@@ -378,17 +386,20 @@ impl Receiver {
 }
 
 #[test]
-fn http_alert_sink_compresses_as_configured() {
+fn http_alert_sink_compresses_authenticates_and_batches() {
     let rx = Receiver::start(0);
-    let svc = Running::start_with("", &rx.sink("compression = \"gzip\""), "0ms");
+    let extra = "compression = \"gzip\"\nbatch.max_events = 2\nauth.strategy = \"basic\"\nauth.user = \"elastic\"\nauth.password = \"pw\"";
+    let svc = Running::start_with("", &rx.sink(extra), "0ms");
     let (e, c) = pair("h-gzip-out");
     assert_eq!(post(&svc.http(), format!("{e}\n{c}").as_bytes(), &[]).0, 200);
     let reqs = rx.requests.lock().unwrap().clone();
-    assert_eq!(reqs.len(), 1);
-    let (head, body) = &reqs[0];
-    assert!(head.contains("content-encoding: gzip"), "{head}");
+    assert_eq!(reqs.len(), 2, "three alert documents, at most two per request");
     let mut text = String::new();
-    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&body[..]), &mut text).unwrap();
+    for (head, body) in &reqs {
+        assert!(head.contains("content-encoding: gzip"), "{head}");
+        assert!(head.contains("authorization: basic zwxhc3rpyzpwdw=="), "{head}"); // lower-cased by the receiver
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&body[..]), &mut text).unwrap();
+    }
     assert_eq!(text.lines().count(), 3, "shell alert and two building-block alerts");
     assert!(text.contains("MacOS Installer Package Spawns Network Event"));
     svc.stop();

@@ -44,7 +44,7 @@ mod stream;
 mod tls;
 
 /// How often the engine thread releases quiet partitions by wall-clock time.
-pub const TICK: Duration = Duration::from_millis(100);
+pub const TICK: Duration = Duration::from_millis(20);
 /// Queued batches before sources get back-pressure (HTTP: 503).
 pub const QUEUE_DEPTH: usize = 64;
 /// Default largest request body, compressed and decompressed (Vector batches ≤ 10 MB).
@@ -153,7 +153,7 @@ pub fn run(config: Config, stop: Option<oneshot::Receiver<()>>, ready: Option<st
                     addrs.push(l.local_addr()?);
                     let st = Arc::new(http::HttpSource {
                         name: name.clone(),
-                        token: auth.as_ref().map(|a| a.token.clone()),
+                        token: auth.as_ref().map(crate::config::Auth::bearer_token).transpose().map_err(|e| anyhow::anyhow!("sources.{name}.{e}"))?,
                         max_body: max_body_bytes.unwrap_or(DEFAULT_MAX_BODY),
                         native: native(decoding),
                         shared: shared.clone(),
@@ -258,7 +258,7 @@ fn build_sinks(config: &Config) -> anyhow::Result<Vec<Box<dyn AlertSink>>> {
         match s {
             SinkConfig::Console { encoding, .. } => out.push(Box::new(ConsoleSink { name: name.clone(), encoding: enc(encoding)? })),
             SinkConfig::File { path, encoding, .. } => out.push(Box::new(FileSink::open(name, path, enc(encoding)?)?)),
-            SinkConfig::Http { uri, auth, request, encoding, compression, .. } => {
+            SinkConfig::Http { uri, auth, request, batch, encoding, compression, .. } => {
                 if enc(encoding)? != Encoding::Json {
                     anyhow::bail!("sinks.{name}: the http sink sends alert documents (encoding.codec = \"json\")");
                 }
@@ -269,11 +269,12 @@ fn build_sinks(config: &Config) -> anyhow::Result<Vec<Box<dyn AlertSink>>> {
                         name,
                         uri,
                         None,
-                        auth.as_ref().map(|a| a.token.clone()),
+                        auth.as_ref().map(crate::config::Auth::header_value).transpose().map_err(|e| anyhow::anyhow!("sinks.{name}.{e}"))?,
                         Duration::from_secs(r.timeout_secs.unwrap_or(30)),
                         Duration::from_secs(r.retry_max_duration_secs.unwrap_or(30)),
                     )
-                    .with_compression(compression),
+                    .with_compression(compression)
+                    .with_max_events(batch.as_ref().and_then(|b| b.max_events)),
                 ));
             }
             SinkConfig::Socket { address, encoding, .. } => {
@@ -282,29 +283,33 @@ fn build_sinks(config: &Config) -> anyhow::Result<Vec<Box<dyn AlertSink>>> {
                 }
                 out.push(Box::new(SocketSink::new(name, address)));
             }
-            SinkConfig::Vector { address, compression, request, .. } => {
+            SinkConfig::Vector { address, compression, request, batch, .. } => {
                 let r = request.clone().unwrap_or_default();
                 out.push(Box::new(VectorSink::new(
                     name,
                     address,
                     compression.unwrap_or(false),
+                    batch.as_ref().and_then(|b| b.max_events).unwrap_or(crate::sink::vector::DEFAULT_MAX_EVENTS),
                     Duration::from_secs(r.timeout_secs.unwrap_or(30)),
                     Duration::from_secs(r.retry_max_duration_secs.unwrap_or(30)),
                 )?));
             }
-            SinkConfig::Elasticsearch { endpoints, index, auth, request, .. } => {
+            SinkConfig::Elasticsearch { endpoints, index, auth, request, batch, .. } => {
                 let [endpoint] = endpoints.as_slice() else {
                     anyhow::bail!("sinks.{name}.endpoints: exactly one endpoint is supported");
                 };
                 let r = request.clone().unwrap_or_default();
-                out.push(Box::new(HttpSink::new(
-                    name,
-                    &format!("{}/_bulk", endpoint.trim_end_matches('/')),
-                    Some(index.clone().unwrap_or_else(|| ".alerts-security.alerts-default".into())),
-                    auth.as_ref().map(|a| a.token.clone()),
-                    Duration::from_secs(r.timeout_secs.unwrap_or(30)),
-                    Duration::from_secs(r.retry_max_duration_secs.unwrap_or(30)),
-                )));
+                out.push(Box::new(
+                    HttpSink::new(
+                        name,
+                        &format!("{}/_bulk", endpoint.trim_end_matches('/')),
+                        Some(index.clone().unwrap_or_else(|| ".alerts-security.alerts-default".into())),
+                        auth.as_ref().map(crate::config::Auth::header_value).transpose().map_err(|e| anyhow::anyhow!("sinks.{name}.{e}"))?,
+                        Duration::from_secs(r.timeout_secs.unwrap_or(30)),
+                        Duration::from_secs(r.retry_max_duration_secs.unwrap_or(30)),
+                    )
+                    .with_max_events(batch.as_ref().and_then(|b| b.max_events)),
+                ));
             }
         }
     }
@@ -360,8 +365,9 @@ fn engine_loop(
         }
         res
     };
+    let mut last_tick = Instant::now();
     loop {
-        match rx.recv_timeout(TICK) {
+        match rx.recv_timeout(TICK.saturating_sub(last_tick.elapsed())) {
             Ok(Work::Events { chunk, reply, received }) => {
                 if let Err(e) = retry(&mut undelivered, &mut deliver) {
                     match reply {
@@ -391,17 +397,20 @@ fn engine_loop(
                     let _ = r.send(res);
                 }
             }
-            Err(RecvTimeoutError::Timeout) => {
-                let _ = retry(&mut undelivered, &mut deliver);
-                if undelivered.is_empty() {
-                    let dets = engine.tick(Instant::now());
-                    if deliver(dets.clone()).is_err() {
-                        undelivered = dets;
-                    }
-                }
-                metrics.set_engine(engine.stats());
-            }
+            Err(RecvTimeoutError::Timeout) => {}
             Ok(Work::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+        }
+        // Wall-clock release, also under steady load (not only when the queue is idle).
+        if last_tick.elapsed() >= TICK {
+            last_tick = Instant::now();
+            let _ = retry(&mut undelivered, &mut deliver);
+            if undelivered.is_empty() {
+                let dets = engine.tick(last_tick);
+                if deliver(dets.clone()).is_err() {
+                    undelivered = dets;
+                }
+            }
+            metrics.set_engine(engine.stats());
         }
     }
     // Release what waits in reorder buffers, keep pending sequences for the next start,

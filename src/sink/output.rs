@@ -170,22 +170,26 @@ pub struct HttpSink {
     pub name: String,
     uri: String,
     bulk_index: Option<String>,
-    bearer: Option<String>,
+    /// The `authorization` header value.
+    authorization: Option<String>,
     compression: Compression,
+    /// Alert documents per request.
+    max_events: usize,
     agent: ureq::Agent,
     /// Give up retrying after this long (the request then fails and Vector retries it).
     retry_budget: Duration,
 }
 
 impl HttpSink {
-    pub fn new(name: &str, uri: &str, bulk_index: Option<String>, bearer: Option<String>, timeout: Duration, retry_budget: Duration) -> Self {
+    pub fn new(name: &str, uri: &str, bulk_index: Option<String>, authorization: Option<String>, timeout: Duration, retry_budget: Duration) -> Self {
         let config = ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build();
         HttpSink {
             name: name.to_string(),
             uri: uri.to_string(),
             bulk_index,
-            bearer,
+            authorization,
             compression: Compression::None,
+            max_events: usize::MAX,
             agent: config.into(),
             retry_budget,
         }
@@ -197,10 +201,23 @@ impl HttpSink {
         self
     }
 
-    fn body(&self, batch: &AlertBatch) -> Vec<u8> {
-        let Some(index) = &self.bulk_index else { return batch.ndjson() };
+    #[must_use]
+    pub fn with_max_events(mut self, max_events: Option<usize>) -> Self {
+        self.max_events = max_events.unwrap_or(usize::MAX).max(1);
+        self
+    }
+
+    fn body(&self, docs: &[Map<String, Value>]) -> Vec<u8> {
         let mut out = Vec::new();
-        for d in &batch.docs {
+        let Some(index) = &self.bulk_index else {
+            for d in docs {
+                if serde_json::to_writer(&mut out, d).is_ok() {
+                    out.push(b'\n');
+                }
+            }
+            return out;
+        };
+        for d in docs {
             let id = d.get("kibana.alert.uuid").and_then(Value::as_str).unwrap_or_default();
             let action = serde_json::json!({"create": {"_index": index, "_id": id}});
             let _ = serde_json::to_writer(&mut out, &action);
@@ -256,17 +273,23 @@ impl AlertSink for HttpSink {
         &self.name
     }
     fn deliver(&mut self, batch: &AlertBatch) -> Result<(), SinkError> {
-        if batch.docs.is_empty() {
-            return Ok(());
+        for docs in batch.docs.chunks(self.max_events) {
+            self.deliver_docs(docs)?;
         }
+        Ok(())
+    }
+}
+
+impl HttpSink {
+    fn deliver_docs(&self, docs: &[Map<String, Value>]) -> Result<(), SinkError> {
         let body = self
             .compression
-            .apply(self.body(batch))
+            .apply(self.body(docs))
             .map_err(|e| SinkError { sink: self.name.clone(), message: format!("compression: {e}") })?;
         with_retries(&self.name, self.retry_budget, || {
             let mut req = self.agent.post(&self.uri).header("content-type", "application/x-ndjson");
-            if let Some(t) = &self.bearer {
-                req = req.header("authorization", &format!("Bearer {t}"));
+            if let Some(a) = &self.authorization {
+                req = req.header("authorization", a);
             }
             if let Some(ce) = self.compression.content_encoding() {
                 req = req.header("content-encoding", ce);

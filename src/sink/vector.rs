@@ -13,13 +13,14 @@ use crate::source::vector::doc_to_event;
 use crate::source::vector::proto::vector::vector_client::VectorClient;
 use crate::source::vector::proto::vector::PushEventsRequest;
 
-/// Events per `PushEvents` request (Vector's own sink batches 1000).
-const MAX_EVENTS_PER_PUSH: usize = 1000;
+/// Events per `PushEvents` request by default (Vector's own sink batches 1000).
+pub const DEFAULT_MAX_EVENTS: usize = 1000;
 
 pub struct VectorSink {
     pub name: String,
     endpoint: Endpoint,
     compression: bool,
+    max_events: usize,
     retry_budget: Duration,
     /// The sink is called from the engine thread, which is not async.
     runtime: tokio::runtime::Runtime,
@@ -29,14 +30,14 @@ pub struct VectorSink {
 impl VectorSink {
     /// # Errors
     /// An address that is not `host:port` or `http://host:port`.
-    pub fn new(name: &str, address: &str, compression: bool, timeout: Duration, retry_budget: Duration) -> anyhow::Result<Self> {
+    pub fn new(name: &str, address: &str, compression: bool, max_events: usize, timeout: Duration, retry_budget: Duration) -> anyhow::Result<Self> {
         if address.starts_with("https://") {
             anyhow::bail!("sinks.{name}.address: TLS to Vector is not supported; use http:// on a trusted network");
         }
         let uri = if address.starts_with("http://") { address.to_string() } else { format!("http://{address}") };
         let endpoint = Endpoint::from_shared(uri).map_err(|e| anyhow::anyhow!("sinks.{name}.address: {e}"))?.timeout(timeout).connect_timeout(timeout);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        Ok(VectorSink { name: name.to_string(), endpoint, compression, retry_budget, runtime, client: None })
+        Ok(VectorSink { name: name.to_string(), endpoint, compression, max_events: max_events.max(1), retry_budget, runtime, client: None })
     }
 
     fn push(&mut self, request: PushEventsRequest) -> Attempt {
@@ -86,7 +87,7 @@ impl AlertSink for VectorSink {
         &self.name
     }
     fn deliver(&mut self, batch: &AlertBatch) -> Result<(), SinkError> {
-        for docs in batch.docs.chunks(MAX_EVENTS_PER_PUSH) {
+        for docs in batch.docs.chunks(self.max_events) {
             let request = PushEventsRequest { events: docs.iter().map(doc_to_event).collect() };
             let name = self.name.clone();
             let budget = self.retry_budget;
