@@ -62,6 +62,8 @@ pub struct Candidates {
 #[derive(Debug, Default)]
 pub struct Filtered {
     pub candidates: Candidates,
+    /// The decoded batch, kept only when asked for (the audit trail's `all` scope).
+    pub batch: Option<EventBatch>,
     pub errors: Vec<DataError>,
     pub events: u64,
     pub bytes: u64,
@@ -106,6 +108,17 @@ impl Engine {
     pub fn push(&mut self, chunk: &Chunk) -> Vec<Detection> {
         let filtered = decode_and_filter(&self.rules, &mut self.decoder, chunk);
         self.sequence(filtered)
+    }
+
+    /// [`Self::push`] with a look at the filtered chunk before it is sequenced (the audit
+    /// trail). When `observe` fails the chunk is not sequenced: it can be sent again.
+    ///
+    /// # Errors
+    /// What `observe` returned.
+    pub fn push_observed<E>(&mut self, chunk: &Chunk, keep_batch: bool, observe: impl FnOnce(&Filtered) -> Result<(), E>) -> Result<Vec<Detection>, E> {
+        let filtered = decode_and_filter_keeping(&self.rules, &mut self.decoder, chunk, keep_batch);
+        observe(&filtered)?;
+        Ok(self.sequence(filtered))
     }
 
     /// The ordered part: feed one chunk's candidates (chunks in input order).
@@ -239,11 +252,16 @@ fn state_key(rule: &crate::rule::CompiledRule) -> String {
 /// Candidate arrival numbers are relative to the chunk (row order of non-blank lines);
 /// [`Engine::sequence`] rebases them.
 pub fn decode_and_filter(rules: &RuleSet, decoder: &mut Decoder, chunk: &Chunk) -> Filtered {
+    decode_and_filter_keeping(rules, decoder, chunk, false)
+}
+
+/// [`decode_and_filter`], keeping the decoded batch in the result when `keep_batch`.
+pub fn decode_and_filter_keeping(rules: &RuleSet, decoder: &mut Decoder, chunk: &Chunk, keep_batch: bool) -> Filtered {
     let decoded = decoder.decode(chunk);
-    let batch = &decoded.batch;
-    let candidates = filter_batch(rules, batch, chunk);
+    let candidates = filter_batch(rules, &decoded.batch, chunk);
     Filtered {
         candidates,
+        batch: keep_batch.then_some(decoded.batch),
         errors: decoded.errors,
         events: decoded.events,
         bytes: chunk.bytes.len() as u64,

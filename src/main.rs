@@ -15,6 +15,7 @@ use seqhound::pipeline::{replay_files, ReplaySink};
 use seqhound::rule::{RuleErrorKind, RuleSet};
 use seqhound::sequence::Detection;
 use seqhound::sink::alert::{build_alerts, AlertContext, SourceEvent};
+use seqhound::sink::audit::{AuditOptions, AuditScope, AuditWriter};
 use seqhound::sink::compact::compact_line;
 
 #[global_allocator]
@@ -60,6 +61,18 @@ enum Command {
         /// Disable the byte-level pre-check (for diagnosis; results are identical).
         #[arg(long)]
         no_precheck: bool,
+        /// Write the Parquet audit trail under this directory.
+        #[arg(long)]
+        audit: Option<PathBuf>,
+        /// What the audit trail holds.
+        #[arg(long, value_enum, default_value = "detections")]
+        audit_scope: AuditScope,
+        /// Rotate audit files at this size (MiB).
+        #[arg(long, default_value_t = 256)]
+        audit_max_file_mb: u64,
+        /// Rotate audit files at this age (seconds).
+        #[arg(long, default_value_t = 60)]
+        audit_max_file_age: u64,
         /// Inputs (default: stdin).
         inputs: Vec<String>,
     },
@@ -189,9 +202,17 @@ fn run(cli: Cli) -> Result<i32> {
             seqhound::service::run(cfg, None, None)?;
             Ok(0)
         }
-        Command::Replay { rules, alerts, format, lateness, state_cap, threads, no_precheck, inputs } => {
+        Command::Replay { rules, alerts, format, lateness, state_cap, threads, no_precheck, audit, audit_scope, audit_max_file_mb, audit_max_file_age, inputs } => {
             let set = load_rules(&rules)?;
-            let options = EngineOptions { lateness_ms: lateness, pending_cap: state_cap, precheck: !no_precheck };
+            // Scope `all` archives every event: the pre-check must not skip any.
+            let precheck = !no_precheck && !(audit.is_some() && audit_scope == AuditScope::All);
+            let options = EngineOptions { lateness_ms: lateness, pending_cap: state_cap, precheck };
+            let audit = audit.map(|dir| {
+                let mut o = AuditOptions::new(dir, audit_scope);
+                o.max_file_bytes = audit_max_file_mb.saturating_mul(1024 * 1024);
+                o.max_file_age = std::time::Duration::from_secs(audit_max_file_age);
+                o
+            });
             let inputs = if inputs.is_empty() { vec!["-".to_string()] } else { inputs };
             let out: Box<dyn Write> = if alerts == "-" {
                 Box::new(BufWriter::new(io::stdout().lock()))
@@ -201,7 +222,7 @@ fn run(cli: Cli) -> Result<i32> {
                 ))
             };
             let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            replay(set, options, &inputs, threads, out, format)?;
+            replay(set, options, &inputs, threads, out, format, audit)?;
             Ok(0)
         }
         Command::Demo { seed, hosts, events } => {
@@ -215,7 +236,7 @@ fn run(cli: Cli) -> Result<i32> {
             eprintln!("replaying with rule: {}", set.rules[0].meta.name);
             let out = Box::new(BufWriter::new(io::stdout().lock()));
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let res = replay(set, EngineOptions::default(), &[path.display().to_string()], threads, out, Format::Compact);
+            let res = replay(set, EngineOptions::default(), &[path.display().to_string()], threads, out, Format::Compact, None);
             let _ = std::fs::remove_dir_all(&dir);
             res?;
             Ok(0)
@@ -279,10 +300,26 @@ struct AlertWriter {
     ctx: AlertContext,
     progress: Option<indicatif::ProgressBar>,
     errors_shown: u64,
+    audit: Option<AuditWriter>,
 }
 
 impl ReplaySink for AlertWriter {
+    fn wants_batches(&self) -> bool {
+        self.audit.as_ref().is_some_and(|a| a.scope() == AuditScope::All)
+    }
+
+    fn filtered(&mut self, f: &seqhound::engine::Filtered) -> io::Result<()> {
+        let Some(a) = &mut self.audit else { return Ok(()) };
+        if let Some(b) = &f.batch {
+            a.write_events(b)?;
+        }
+        a.write_candidates(&f.candidates)
+    }
+
     fn detection(&mut self, rules: &RuleSet, d: Detection) -> io::Result<()> {
+        if let Some(a) = &mut self.audit {
+            a.write_detections(std::slice::from_ref(&d), chrono::Utc::now().timestamp_millis())?;
+        }
         let rule = &rules.rules[d.rule];
         let events: Vec<SourceEvent> = d.events.iter().map(|e| SourceEvent { raw: &e.raw, stage: e.stage }).collect();
         match self.format {
@@ -322,7 +359,15 @@ impl ReplaySink for AlertWriter {
     }
 }
 
-fn replay(set: Arc<RuleSet>, options: EngineOptions, inputs: &[String], threads: usize, out: Box<dyn Write>, format: Format) -> Result<Stats> {
+fn replay(
+    set: Arc<RuleSet>,
+    options: EngineOptions,
+    inputs: &[String],
+    threads: usize,
+    out: Box<dyn Write>,
+    format: Format,
+    audit: Option<AuditOptions>,
+) -> Result<Stats> {
     let progress = if io::stderr().is_terminal() {
         let total: u64 = inputs.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
         let bar = indicatif::ProgressBar::new(total);
@@ -335,10 +380,23 @@ fn replay(set: Arc<RuleSet>, options: EngineOptions, inputs: &[String], threads:
         None
     };
     let execution = format!("{:032x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
-    let mut sink = AlertWriter { out, format, ctx: AlertContext::new(execution), progress, errors_shown: 0 };
+    let ctx = AlertContext::new(execution);
+    let audit = match audit {
+        Some(o) => Some(AuditWriter::new(o.clone(), set.clone(), ctx.clone()).with_context(|| format!("audit directory {}", o.dir.display()))?),
+        None => None,
+    };
+    let mut sink = AlertWriter { out, format, ctx, progress, errors_shown: 0, audit };
     let started = Instant::now();
     let stats = replay_files(set.clone(), options, inputs, threads, &mut sink)?;
     sink.out.flush()?;
+    if let Some(a) = &mut sink.audit {
+        a.close().context("closing audit files")?;
+        let s = a.stats();
+        eprintln!(
+            "audit: {} detection rows, {} candidate rows, {} event rows in {} files, {} bytes",
+            s.detection_rows, s.candidate_rows, s.event_rows, s.files, s.bytes
+        );
+    }
     if let Some(p) = &sink.progress {
         p.finish_and_clear();
     }

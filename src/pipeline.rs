@@ -14,7 +14,7 @@ use std::thread;
 
 use crossbeam_channel::bounded;
 
-use crate::engine::{decode_and_filter, Engine, EngineOptions, Filtered, Stats};
+use crate::engine::{decode_and_filter_keeping, Engine, EngineOptions, Filtered, Stats};
 use crate::rule::RuleSet;
 use crate::sequence::Detection;
 use crate::source::file::{open, LineChunker};
@@ -29,6 +29,17 @@ pub trait ReplaySink {
     fn detection(&mut self, rules: &RuleSet, d: Detection) -> std::io::Result<()>;
     /// Called after each chunk with the running totals.
     fn progress(&mut self, _bytes: u64, _events: u64) {}
+    /// Keep each chunk's decoded batch for [`Self::filtered`] (the audit trail's `all`).
+    fn wants_batches(&self) -> bool {
+        false
+    }
+    /// Each chunk's filter result, in input order, before it is sequenced.
+    ///
+    /// # Errors
+    /// Stops the replay.
+    fn filtered(&mut self, _f: &Filtered) -> std::io::Result<()> {
+        Ok(())
+    }
     /// Data errors (malformed lines), reported as they are found.
     fn data_error(&mut self, _e: &crate::decode::DataError) {}
 }
@@ -48,6 +59,7 @@ pub fn replay_files(
     let (chunk_tx, chunk_rx) = bounded::<(u64, crate::source::Chunk)>(threads * 4);
     let (out_tx, out_rx) = bounded::<(u64, Filtered)>(threads * 4);
     let mut engine = Engine::new(rules.clone(), options.clone());
+    let keep_batches = sink.wants_batches();
 
     thread::scope(|scope| -> crate::Result<Stats> {
         let inputs = inputs.to_vec();
@@ -73,7 +85,7 @@ pub fn replay_files(
             scope.spawn(move || {
                 let mut decoder = Engine::new_decoder(&rules, &options);
                 for (seq, chunk) in rx {
-                    let f = decode_and_filter(&rules, &mut decoder, &chunk);
+                    let f = decode_and_filter_keeping(&rules, &mut decoder, &chunk, keep_batches);
                     if tx.send((seq, f)).is_err() {
                         return;
                     }
@@ -93,6 +105,10 @@ pub fn replay_files(
             while let Some(f) = waiting.remove(&next) {
                 next += 1;
                 if sink_error.is_some() {
+                    continue;
+                }
+                if let Err(e) = sink.filtered(&f) {
+                    sink_error = Some(e);
                     continue;
                 }
                 let dets = engine.sequence(f);

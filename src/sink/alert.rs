@@ -219,6 +219,37 @@ pub fn build_alerts(
     Ok(blocks)
 }
 
+/// The alert ids [`build_alerts`] gives a detection, without building the documents:
+/// the alert id (the shell alert of a sequence, the alert of an event query) and, per
+/// event, its building-block alert id (sequences only).
+///
+/// # Errors
+/// As [`build_alerts`].
+pub fn alert_ids(meta: &RuleMeta, is_sequence: bool, events: &[SourceEvent], ctx: &AlertContext) -> Result<(String, Vec<Option<String>>), AlertError> {
+    if events.is_empty() {
+        return Err(AlertError::NoEvents);
+    }
+    if !is_sequence && events.len() != 1 {
+        return Err(AlertError::NotSingleEvent(events.len()));
+    }
+    let mut identities = Vec::with_capacity(events.len());
+    for (position, event) in events.iter().enumerate() {
+        let doc: Value = serde_json::from_slice(event.raw).map_err(|source| AlertError::InvalidJson { position, source })?;
+        if !doc.is_object() {
+            return Err(AlertError::NotAnObject { position });
+        }
+        identities.push(event_identity(&doc, event.raw));
+    }
+    let rule_uuid = ctx.rule_uuid_for(meta);
+    if !is_sequence {
+        let (id, index) = &identities[0];
+        return Ok((single_alert_id(index, id, &ctx.space, &rule_uuid), vec![None]));
+    }
+    let bb_ids = building_block_ids(&identities, &rule_uuid);
+    let shell = shell_alert_id(&identities, &bb_ids, &rule_uuid);
+    Ok((shell, bb_ids.into_iter().map(Some).collect()))
+}
+
 /// The id and index an event is known by in ancestors and alert ids (module docs).
 ///
 /// # Example

@@ -4,9 +4,11 @@
 //! * [`compact`] renders a detection as one line for people.
 //! * [`output`] delivers alert documents (console, file, HTTP, socket).
 //! * [`vector`] delivers them over Vector's native gRPC protocol.
+//! * [`audit`] writes the Parquet audit trail.
 //! * [`metrics`] counts everything for `/metrics`.
 
 pub mod alert;
+pub mod audit;
 pub mod compact;
 pub mod metrics;
 pub mod output;
