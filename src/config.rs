@@ -224,6 +224,18 @@ pub enum SinkConfig {
         request: Option<Request>,
         batch: Option<Batch>,
     },
+    /// The Parquet audit trail (see README, "Audit trail").
+    ParquetAudit {
+        inputs: Vec<String>,
+        /// Directory of the three tables.
+        path: String,
+        /// `detections` (default), `candidates` or `all`.
+        scope: Option<crate::sink::audit::AuditScope>,
+        /// Rotate a file at this size (default 256 MiB).
+        max_file_bytes: Option<u64>,
+        /// Rotate a file at this age (default 60 s): at most this much is lost to a crash.
+        max_file_age_secs: Option<u64>,
+    },
     /// Elasticsearch `_bulk` with `create` and the deterministic alert ids.
     Elasticsearch {
         inputs: Vec<String>,
@@ -261,6 +273,9 @@ impl Config {
         if self.sinks.is_empty() {
             return Err("at least one sink is needed for alerts".into());
         }
+        if self.sinks.values().filter(|s| matches!(s, SinkConfig::ParquetAudit { .. })).count() > 1 {
+            return Err("at most one parquet_audit sink is supported".into());
+        }
         for (name, s) in &self.sinks {
             let inputs = match s {
                 SinkConfig::Console { inputs, .. }
@@ -268,6 +283,7 @@ impl Config {
                 | SinkConfig::Http { inputs, .. }
                 | SinkConfig::Socket { inputs, .. }
                 | SinkConfig::Vector { inputs, .. }
+                | SinkConfig::ParquetAudit { inputs, .. }
                 | SinkConfig::Elasticsearch { inputs, .. } => inputs,
             };
             match s {

@@ -205,7 +205,8 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Replay { rules, alerts, format, lateness, state_cap, threads, no_precheck, audit, audit_scope, audit_max_file_mb, audit_max_file_age, inputs } => {
             let set = load_rules(&rules)?;
             // Scope `all` archives every event: the pre-check must not skip any.
-            let precheck = !no_precheck && !(audit.is_some() && audit_scope == AuditScope::All);
+            let archive_all = audit.is_some() && audit_scope == AuditScope::All;
+            let precheck = !no_precheck && !archive_all;
             let options = EngineOptions { lateness_ms: lateness, pending_cap: state_cap, precheck };
             let audit = audit.map(|dir| {
                 let mut o = AuditOptions::new(dir, audit_scope);

@@ -93,10 +93,8 @@ fn killed_writers_leave_only_complete_files() {
         let files = parquet_files(&audit);
         leftovers_seen += count_tmp(&audit);
         // Every visible file opens, and its footer's row count is what a full scan reads.
-        let script = format!(
-            "import duckdb,sys\nfor f in sys.argv[1:]:\n  n=duckdb.sql(f\"select count(*) from read_parquet('{{f}}')\").fetchall()[0][0]\n  m=duckdb.sql(f\"select sum(row_group_num_rows) from (select distinct row_group_id, row_group_num_rows from parquet_metadata('{{f}}'))\").fetchall()[0][0]\n  assert n==m and n>0, (f,n,m)\n  duckdb.sql(f\"select sum(length(raw)) from read_parquet('{{f}}')\").fetchall()\nprint(len(sys.argv)-1)"
-        );
-        let out = Command::new("python3").arg("-c").arg(&script).args(&files).output().unwrap();
+        let script = "import duckdb,sys\nfor f in sys.argv[1:]:\n  n=duckdb.sql(f\"select count(*) from read_parquet('{f}')\").fetchall()[0][0]\n  m=duckdb.sql(f\"select sum(row_group_num_rows) from (select distinct row_group_id, row_group_num_rows from parquet_metadata('{f}'))\").fetchall()[0][0]\n  assert n==m and n>0, (f,n,m)\n  duckdb.sql(f\"select sum(length(raw)) from read_parquet('{f}')\").fetchall()\nprint(len(sys.argv)-1)";
+        let out = Command::new("python3").arg("-c").arg(script).args(&files).output().unwrap();
         assert!(out.status.success(), "round {round}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     }
     // The next start removes the temporary leftovers.

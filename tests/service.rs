@@ -747,3 +747,59 @@ mod grpc {
         svc.stop();
     }
 }
+
+/// Rows of every `.parquet` file under `dir`, read with the parquet crate.
+fn parquet_rows(dir: &std::path::Path) -> Vec<arrow::array::RecordBatch> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                let f = std::fs::File::open(&p).unwrap();
+                let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap();
+                out.extend(reader.map(Result::unwrap));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn parquet_audit_sink_in_run_mode() {
+    let dir = Running::new_dir();
+    let audit = dir.join("audit");
+    let sink = format!("\n[sinks.audit]\ntype = \"parquet_audit\"\ninputs = [\"detect\"]\npath = \"{}\"\nscope = \"candidates\"\n", audit.display());
+    let mut svc = Running::start_full(dir, "", "", &sink, "0ms");
+    let (e, c) = pair("h-audit");
+    assert_eq!(post(&svc.http(), format!("{e}\n{c}").as_bytes(), &[]).0, 200);
+    svc.shutdown(); // graceful: open files are closed and renamed
+    let count = |t: &str| parquet_rows(&audit.join(t)).iter().map(|b| b.num_rows()).sum::<usize>();
+    assert_eq!(count("detections"), 2, "one row per event of the detection");
+    assert_eq!(count("candidates"), 2, "each event matched one stage");
+    let det = parquet_rows(&audit.join("detections"));
+    let rule_ids = det[0].column_by_name("rule_id").unwrap();
+    let rule_ids = rule_ids.as_any().downcast_ref::<arrow::array::StringArray>().unwrap();
+    assert!(rule_ids.iter().all(|r| r == Some("99239e7d-b0d4-46e3-8609-acafcf99f68c")));
+}
+
+#[test]
+fn audit_write_failure_refuses_the_request() {
+    let dir = Running::new_dir();
+    let audit = dir.join("audit");
+    std::fs::create_dir_all(&audit).unwrap();
+    // A file where the detections table's directory must go: every write there fails.
+    std::fs::write(audit.join("detections"), b"not a directory").unwrap();
+    let sink = format!("\n[sinks.audit]\ntype = \"parquet_audit\"\ninputs = [\"detect\"]\npath = \"{}\"\n", audit.display());
+    let svc = Running::start_full(dir, "", "", &sink, "0ms");
+    let (e, c) = pair("h-audit-fail");
+    let (status, body) = post(&svc.http(), format!("{e}\n{c}").as_bytes(), &[]);
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("audit trail"), "{body}");
+    assert_eq!(svc.detections(), 0, "no alert leaves without its audit rows");
+    let metrics = ureq::get(&format!("{}metrics", svc.http())).call().unwrap().body_mut().read_to_string().unwrap();
+    assert!(metrics.contains("seqhound_audit_errors_total 1"), "{metrics}");
+    svc.stop();
+}

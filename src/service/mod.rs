@@ -35,6 +35,7 @@ use crate::sink::alert::{build_alerts, AlertContext, SourceEvent};
 use crate::sink::compact::compact_line;
 use crate::sink::metrics::Metrics;
 use crate::sink::output::{AlertBatch, AlertSink, Compression, ConsoleSink, Encoding, FileSink, HttpSink, SocketSink};
+use crate::sink::audit::{AuditOptions, AuditScope, AuditWriter};
 use crate::sink::vector::VectorSink;
 use crate::source::Chunk;
 
@@ -105,7 +106,12 @@ pub fn run(config: Config, stop: Option<oneshot::Receiver<()>>, ready: Option<st
         Some(l) => crate::config::parse_duration_ms(l).map_err(|e| anyhow::anyhow!("transforms.{tname}.lateness: {e}"))?,
         None => 5_000,
     };
-    let options = EngineOptions { lateness_ms, pending_cap: state_cap.unwrap_or(1_000_000), precheck: true };
+    let execution = format!("{:032x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    let ctx = AlertContext::new(execution);
+    let audit = build_audit(&config, &set, &ctx)?;
+    // Scope `all` archives every event: the pre-check must not skip any.
+    let precheck = audit.as_ref().is_none_or(|a| a.scope() != AuditScope::All);
+    let options = EngineOptions { lateness_ms, pending_cap: state_cap.unwrap_or(1_000_000), precheck };
     let sinks = build_sinks(&config)?;
     let metrics = Arc::new(Metrics::default());
     let (tx, rx) = bounded::<Work>(QUEUE_DEPTH);
@@ -128,7 +134,8 @@ pub fn run(config: Config, stop: Option<oneshot::Receiver<()>>, ready: Option<st
                 tracing::info!(sequences = n, path = %p.display(), "restored pending sequences");
             }
         }
-        std::thread::Builder::new().name("engine".into()).spawn(move || engine_loop(set, engine, state_path, rx, sinks, metrics))?
+        let io = EngineIo { state_path, rx, sinks, audit, metrics, ctx };
+        std::thread::Builder::new().name("engine".into()).spawn(move || engine_loop(set, engine, io))?
     };
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
@@ -245,6 +252,24 @@ async fn wait_for_stop(stop: Option<oneshot::Receiver<()>>) {
     }
 }
 
+/// The `parquet_audit` sink, if configured (it is fed by the engine loop directly: it
+/// also sees candidates and events, not only alerts).
+fn build_audit(config: &Config, set: &Arc<RuleSet>, ctx: &AlertContext) -> anyhow::Result<Option<AuditWriter>> {
+    for (name, s) in &config.sinks {
+        if let SinkConfig::ParquetAudit { path, scope, max_file_bytes, max_file_age_secs, .. } = s {
+            let mut o = AuditOptions::new(path, scope.unwrap_or(AuditScope::Detections));
+            if let Some(b) = max_file_bytes {
+                o.max_file_bytes = *b;
+            }
+            if let Some(a) = max_file_age_secs {
+                o.max_file_age = Duration::from_secs(*a);
+            }
+            return Ok(Some(AuditWriter::new(o, set.clone(), ctx.clone()).map_err(|e| anyhow::anyhow!("sinks.{name}: {path}: {e}"))?));
+        }
+    }
+    Ok(None)
+}
+
 fn build_sinks(config: &Config) -> anyhow::Result<Vec<Box<dyn AlertSink>>> {
     let enc = |e: &Option<crate::config::Encoding>| -> anyhow::Result<Encoding> {
         match e.as_ref().map(|e| e.codec.as_str()) {
@@ -294,6 +319,7 @@ fn build_sinks(config: &Config) -> anyhow::Result<Vec<Box<dyn AlertSink>>> {
                     Duration::from_secs(r.retry_max_duration_secs.unwrap_or(30)),
                 )?));
             }
+            SinkConfig::ParquetAudit { .. } => {}
             SinkConfig::Elasticsearch { endpoints, index, auth, request, batch, .. } => {
                 let [endpoint] = endpoints.as_slice() else {
                     anyhow::bail!("sinks.{name}.endpoints: exactly one endpoint is supported");
@@ -316,20 +342,31 @@ fn build_sinks(config: &Config) -> anyhow::Result<Vec<Box<dyn AlertSink>>> {
     Ok(out)
 }
 
-fn engine_loop(
-    set: Arc<RuleSet>,
-    mut engine: Engine,
+/// What the engine thread talks to.
+struct EngineIo {
     state_path: Option<PathBuf>,
     rx: crossbeam_channel::Receiver<Work>,
-    mut sinks: Vec<Box<dyn AlertSink>>,
+    sinks: Vec<Box<dyn AlertSink>>,
+    audit: Option<AuditWriter>,
     metrics: Arc<Metrics>,
-) -> anyhow::Result<()> {
+    ctx: AlertContext,
+}
 
-    let execution = format!("{:032x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
-    let ctx = AlertContext::new(execution);
+fn engine_loop(set: Arc<RuleSet>, mut engine: Engine, io: EngineIo) -> anyhow::Result<()> {
+    let EngineIo { state_path, rx, mut sinks, audit, metrics, ctx } = io;
+    let audit = std::cell::RefCell::new(audit);
+    let audit_scope = audit.borrow().as_ref().map(AuditWriter::scope);
     let mut deliver = |dets: Vec<Detection>| -> Result<(), String> {
         if dets.is_empty() {
             return Ok(());
+        }
+        // The audit rows first: no alert leaves without its evidence on disk.
+        if let Some(a) = audit.borrow_mut().as_mut() {
+            if let Err(e) = a.write_detections(&dets, chrono::Utc::now().timestamp_millis()) {
+                metrics.audit_errors_total.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, "audit write failed; the request is refused and its alerts kept");
+                return Err(format!("audit trail: {e}"));
+            }
         }
         let mut batch = AlertBatch::default();
         for d in &dets {
@@ -383,7 +420,37 @@ fn engine_loop(
                         }
                     }
                 }
-                let dets = engine.push(&chunk);
+                // Candidates and events go to the audit trail before the chunk is
+                // sequenced; if that fails the chunk is not sequenced and can come again.
+                let keep = audit_scope == Some(AuditScope::All);
+                let dets = match engine.push_observed(&chunk, keep, audit_rows(&audit)) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        metrics.audit_errors_total.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(error = %e, "audit write failed; the batch is refused");
+                        match reply {
+                            Some(r) => {
+                                let _ = r.send(Err(format!("audit trail: {e}")));
+                            }
+                            // No one to refuse: a stream source waits and this batch is retried.
+                            None => {
+                                std::thread::sleep(Duration::from_millis(500));
+                                let mut retried = None;
+                                while retried.is_none() {
+                                    match engine.push_observed(&chunk, keep, audit_rows(&audit)) {
+                                        Ok(d) => retried = Some(d),
+                                        Err(_) => std::thread::sleep(Duration::from_millis(500)),
+                                    }
+                                }
+                                let dets = retried.unwrap_or_default();
+                                if deliver(dets.clone()).is_err() {
+                                    undelivered = dets;
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                };
                 for e in engine.take_errors().iter().take(5) {
                     tracing::warn!(error = %e, "skipped a line");
                 }
@@ -410,6 +477,12 @@ fn engine_loop(
                     undelivered = dets;
                 }
             }
+            if let Some(a) = audit.borrow_mut().as_mut() {
+                if let Err(e) = a.rotate_aged() {
+                    metrics.audit_errors_total.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(error = %e, "could not close an audit file");
+                }
+            }
             metrics.set_engine(engine.stats());
         }
     }
@@ -426,7 +499,24 @@ fn engine_loop(
     if let Err(e) = deliver(last) {
         tracing::error!(error = %e, "alerts lost at shutdown");
     }
+    if let Some(a) = audit.borrow_mut().as_mut() {
+        if let Err(e) = a.close() {
+            tracing::error!(error = %e, "could not close the audit files");
+        }
+    }
     Ok(())
+}
+
+/// Writes a filtered chunk's candidate and event rows (per the audit scope).
+fn audit_rows(audit: &std::cell::RefCell<Option<AuditWriter>>) -> impl FnOnce(&crate::engine::Filtered) -> std::io::Result<()> + '_ {
+    move |f| {
+        let mut guard = audit.borrow_mut();
+        let Some(a) = guard.as_mut() else { return Ok(()) };
+        if let Some(b) = &f.batch {
+            a.write_events(b)?;
+        }
+        a.write_candidates(&f.candidates)
+    }
 }
 
 /// Hand a batch to the engine; wait for its outcome when `wait`.

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub sink_errors_total: AtomicU64,
     /// Metric and trace events received over gRPC (not security events; skipped).
     pub events_not_logs_total: AtomicU64,
+    /// Audit trail writes that failed (their requests were refused).
+    pub audit_errors_total: AtomicU64,
     pub latency_count: AtomicU64,
     pub latency_sum_micros: AtomicU64,
     /// Cumulative buckets of end-to-end processing latency (request in → alerts accepted).
@@ -61,6 +63,7 @@ impl Metrics {
         counter("connections_total", "Socket connections accepted.", self.connections_total.load(Relaxed));
         counter("alerts_total", "Alert documents accepted by every alert sink.", self.alerts_total.load(Relaxed));
         counter("sink_errors_total", "Alert deliveries that failed.", self.sink_errors_total.load(Relaxed));
+        counter("audit_errors_total", "Audit trail writes that failed (requests refused).", self.audit_errors_total.load(Relaxed));
         counter("events_not_logs_total", "Metric and trace events received over gRPC and skipped.", self.events_not_logs_total.load(Relaxed));
         if let Ok(s) = self.engine.lock() {
             counter("events_total", "Events (non-blank lines) received.", s.events);
