@@ -64,7 +64,8 @@ pub struct AuditOptions {
     pub max_file_bytes: u64,
     /// Rotate a file this long after it was opened (bounds what a crash can lose).
     pub max_file_age: Duration,
-    /// Rows per row group: large enough for column-chunk reads, small enough for memory.
+    /// Rows per row group: large enough for column-chunk reads, small enough for memory
+    /// (a row group is also closed at [`ROW_GROUP_BYTES`]).
     pub row_group_rows: usize,
 }
 
@@ -94,6 +95,8 @@ pub struct AuditStats {
     pub leftovers_removed: u64,
 }
 
+/// Uncompressed bytes at which a row group is closed (bounds the writer's memory).
+pub const ROW_GROUP_BYTES: usize = 128 * 1024 * 1024;
 /// Open files at once per table; the least recently written is closed beyond it.
 const MAX_OPEN_PER_TABLE: usize = 4;
 /// Partition of rows whose event time is unknown (Hive's own name for it).
@@ -120,6 +123,7 @@ impl AuditWriter {
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(std::io::Error::other)?))
             .set_max_row_group_row_count(Some(options.row_group_rows.max(1)))
+            .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
             .build();
         let events_schema = events_schema(&rules);
         let dir = options.dir.clone();
