@@ -96,7 +96,7 @@ pub struct AuditStats {
 }
 
 /// Uncompressed bytes at which a row group is closed (bounds the writer's memory).
-pub const ROW_GROUP_BYTES: usize = 128 * 1024 * 1024;
+pub const ROW_GROUP_BYTES: usize = 64 * 1024 * 1024;
 /// Open files at once per table; the least recently written is closed beyond it.
 const MAX_OPEN_PER_TABLE: usize = 4;
 /// Partition of rows whose event time is unknown (Hive's own name for it).
@@ -124,6 +124,8 @@ impl AuditWriter {
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(std::io::Error::other)?))
             .set_max_row_group_row_count(Some(options.row_group_rows.max(1)))
             .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
+            // Raw events are all distinct: a dictionary would only be built to be dropped.
+            .set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from("raw"), false)
             .build();
         let events_schema = events_schema(&rules);
         let dir = options.dir.clone();
@@ -161,7 +163,7 @@ impl AuditWriter {
             };
             // A detection's rows stay together: partitioned by its last event's time.
             let last_ts = d.events.iter().map(|e| e.timestamp_ms).max().unwrap_or(0);
-            let part = rows.entry(partition_of(Some(last_ts))).or_default();
+            let part = rows.entry(partition_of(Some(last_ts))).or_insert_with(|| DetectionRows::new(d.events.len()));
             for (i, e) in d.events.iter().enumerate() {
                 let doc: Option<serde_json::Map<String, serde_json::Value>> = serde_json::from_slice(&e.raw).ok();
                 let host = doc.as_ref().and_then(|m| lookup(m, "host.id")).map(json_text);
@@ -208,7 +210,7 @@ impl AuditWriter {
             let rule = &self.rules.rules[ri];
             for c in cands {
                 let e = &c.event;
-                let part = rows.entry(partition_of(Some(e.timestamp_ms))).or_default();
+                let part = rows.entry(partition_of(Some(e.timestamp_ms))).or_insert_with(|| CandidateRows::new(16));
                 let raw = String::from_utf8_lossy(&e.raw);
                 for (stage, keys) in &c.stage_keys {
                     let no_key: [Key; 1] = [Box::new([])];
@@ -412,8 +414,30 @@ struct OpenFile {
     tmp: PathBuf,
     path: PathBuf,
     writer: ArrowWriter<File>,
+    /// Small batches (a detection, a chunk's candidates) gathered before they reach the
+    /// writer: each `ArrowWriter::write` call has a fixed cost.
+    buffered: Vec<RecordBatch>,
+    buffered_rows: usize,
+    buffered_bytes: usize,
     opened: Instant,
     last_write: Instant,
+}
+
+/// Gathered rows are handed to the Parquet writer at this many rows or bytes.
+const FLUSH_ROWS: usize = 8192;
+const FLUSH_BYTES: usize = 16 * 1024 * 1024;
+
+impl OpenFile {
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buffered.is_empty() {
+            return Ok(());
+        }
+        let batches = std::mem::take(&mut self.buffered);
+        let merged = arrow::compute::concat_batches(&batches[0].schema(), &batches).map_err(std::io::Error::other)?;
+        self.buffered_rows = 0;
+        self.buffered_bytes = 0;
+        self.writer.write(&merged).map_err(std::io::Error::other)
+    }
 }
 
 impl Table {
@@ -437,7 +461,12 @@ impl Table {
             }
         };
         let f = &mut self.open[i];
-        f.writer.write(batch).map_err(std::io::Error::other)?;
+        f.buffered.push(batch.clone());
+        f.buffered_rows += batch.num_rows();
+        f.buffered_bytes += batch.get_array_memory_size();
+        if f.buffered_rows >= FLUSH_ROWS || f.buffered_bytes >= FLUSH_BYTES {
+            f.flush()?;
+        }
         f.last_write = Instant::now();
         if (f.writer.bytes_written() + f.writer.in_progress_size()) as u64 >= max_bytes {
             closed.push(finish(self.open.swap_remove(i))?);
@@ -455,7 +484,17 @@ impl Table {
         let file = File::create(&tmp)?;
         let writer = ArrowWriter::try_new(file, self.schema.clone(), Some(self.props.clone())).map_err(std::io::Error::other)?;
         let now = Instant::now();
-        Ok(OpenFile { partition: partition.to_string(), tmp, path: dir.join(name), writer, opened: now, last_write: now })
+        Ok(OpenFile {
+            partition: partition.to_string(),
+            tmp,
+            path: dir.join(name),
+            writer,
+            buffered: Vec::new(),
+            buffered_rows: 0,
+            buffered_bytes: 0,
+            opened: now,
+            last_write: now,
+        })
     }
 
     fn close_where(&mut self, pred: impl Fn(&OpenFile) -> bool) -> std::io::Result<Vec<u64>> {
@@ -473,7 +512,8 @@ impl Table {
 }
 
 /// Footer, fsync, rename, fsync the directory: the file appears complete or not at all.
-fn finish(f: OpenFile) -> std::io::Result<u64> {
+fn finish(mut f: OpenFile) -> std::io::Result<u64> {
+    f.flush()?;
     let file = f.writer.into_inner().map_err(std::io::Error::other)?;
     file.sync_all()?;
     let size = file.metadata()?.len();
@@ -539,7 +579,6 @@ fn events_schema(rules: &RuleSet) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-#[derive(Default)]
 struct DetectionRows {
     alert_id: StringBuilder,
     bb_id: StringBuilder,
@@ -559,6 +598,26 @@ struct DetectionRows {
 }
 
 impl DetectionRows {
+    /// Builders sized for `n` rows (the defaults reserve 1024 rows each, costly per detection).
+    fn new(n: usize) -> Self {
+        DetectionRows {
+            alert_id: StringBuilder::with_capacity(n, n * 16),
+            bb_id: StringBuilder::with_capacity(n, n * 16),
+            rule_id: StringBuilder::with_capacity(n, n * 16),
+            rule_name: StringBuilder::with_capacity(n, n * 16),
+            severity: StringBuilder::with_capacity(n, n * 16),
+            risk_score: Int64Builder::with_capacity(n),
+            detection_time: TimestampMillisecondBuilder::with_capacity(n),
+            event_time: TimestampMillisecondBuilder::with_capacity(n),
+            host_id: StringBuilder::with_capacity(n, n * 16),
+            join_keys: ListBuilder::with_capacity(StringBuilder::with_capacity(2 * n, n * 64), n),
+            stage: Int32Builder::with_capacity(n),
+            event_id: StringBuilder::with_capacity(n, n * 16),
+            source: StringBuilder::with_capacity(n, n * 16),
+            line: UInt64Builder::with_capacity(n),
+            raw: StringBuilder::with_capacity(n, n * 2048),
+        }
+    }
     fn finish(&mut self, schema: SchemaRef) -> Result<RecordBatch, arrow::error::ArrowError> {
         let cols: Vec<ArrayRef> = vec![
             Arc::new(self.alert_id.finish()),
@@ -581,7 +640,6 @@ impl DetectionRows {
     }
 }
 
-#[derive(Default)]
 struct CandidateRows {
     rule_id: StringBuilder,
     rule_name: StringBuilder,
@@ -595,6 +653,20 @@ struct CandidateRows {
 }
 
 impl CandidateRows {
+    /// Builders sized for `n` rows (the defaults reserve 1024 rows each, costly per detection).
+    fn new(n: usize) -> Self {
+        CandidateRows {
+            rule_id: StringBuilder::with_capacity(n, n * 16),
+            rule_name: StringBuilder::with_capacity(n, n * 16),
+            stage: Int32Builder::with_capacity(n),
+            join_keys: ListBuilder::with_capacity(StringBuilder::with_capacity(2 * n, n * 64), n),
+            event_time: TimestampMillisecondBuilder::with_capacity(n),
+            event_id: StringBuilder::with_capacity(n, n * 16),
+            source: StringBuilder::with_capacity(n, n * 16),
+            line: UInt64Builder::with_capacity(n),
+            raw: StringBuilder::with_capacity(n, n * 2048),
+        }
+    }
     fn finish(&mut self, schema: SchemaRef) -> Result<RecordBatch, arrow::error::ArrowError> {
         let cols: Vec<ArrayRef> = vec![
             Arc::new(self.rule_id.finish()),
