@@ -689,7 +689,7 @@ mod tests {
 
     #[test]
     fn partitions_by_event_hour() {
-        assert_eq!(partition_of(Some(1_793_610_000_000)), "dt=2026-11-02/hour=08");
+        assert_eq!(partition_of(Some(1_793_610_000_000)), "dt=2026-11-02/hour=09");
         assert_eq!(partition_of(None), UNKNOWN_PARTITION);
     }
 }
