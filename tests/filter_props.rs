@@ -215,4 +215,39 @@ proptest! {
             }
         }
     }
+
+    /// The chunk-wide anchor pass, planned on any sample, finds an anchor (or an escape)
+    /// on every line the full filter accepts; and the decoder with the pre-check keeps
+    /// every accepted line.
+    #[test]
+    fn anchor_pass_never_drops_a_match(
+        lines in proptest::collection::vec(line(), 1..40),
+        sample in proptest::collection::vec(line(), 0..20),
+        preds in proptest::collection::vec(predicate(), 1..4),
+    ) {
+        let refs: Vec<&Predicate> = preds.iter().collect();
+        let pc = Arc::new(Precheck::for_predicates(&refs));
+        let (full, _) = decode(&lines, None);
+        let cols = list_columns(&full.batch);
+        let text = lines.join("\n");
+        let accepted: Vec<bool> = (0..lines.len()).map(|i| preds.iter().any(|p| p.evaluate(&cols, full.num_rows()).value(i))).collect();
+        if let Some(mut filter) = pc.anchor_filter_always(sample.join("\n").as_bytes()) {
+            let hits = filter.hits(text.as_bytes());
+            let mut start = 0;
+            for (i, l) in lines.iter().enumerate() {
+                let end = start + l.len();
+                if accepted[i] {
+                    prop_assert!(hits.iter().any(|&h| h >= start && h < end), "anchor pass dropped a matching line: {} for {:?}", l, preds);
+                }
+                start = end + 1;
+            }
+        }
+        let (checked, _) = decode(&lines, Some(pc));
+        let kept: std::collections::HashSet<u64> = checked.lines.iter().copied().collect();
+        for (i, a) in accepted.iter().enumerate() {
+            if *a {
+                prop_assert!(kept.contains(&(i as u64 + 1)), "decoder dropped matching line {}", lines[i]);
+            }
+        }
+    }
 }

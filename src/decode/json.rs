@@ -14,7 +14,8 @@
 //! their JSON text, like Elasticsearch's keyword coercion), or a range of the scanner's
 //! side buffer holding the unescaped string.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
+use foldhash::HashMapExt;
 
 /// Maximum nesting of objects and arrays. Elasticsearch's JSON parser (Jackson) refuses
 /// documents nested deeper than 1000 levels by default.

@@ -29,7 +29,7 @@ pub mod json;
 pub mod precheck;
 
 use json::{JsonError, PathSet, Scanner, ValueRef, ValueSink};
-use precheck::Precheck;
+use precheck::{AnchorFilter, Precheck};
 
 /// Keyword fields ignore values longer than this many characters (ECS's `ignore_above`):
 /// Elasticsearch keeps them in `_source` but no query sees them.
@@ -152,6 +152,8 @@ pub struct Decoder {
     scanner: Scanner,
     columns: Vec<ColumnBuilder>,
     gate: PrecheckGate,
+    /// The chunk-wide first pass, planned on the first chunk (`Some(None)`: no plan).
+    anchors: Option<Option<AnchorFilter>>,
 }
 
 /// The pre-check only pays when it drops most lines. With many rules loaded it can pass
@@ -239,6 +241,7 @@ impl Decoder {
             scanner: Scanner::new(),
             columns: (0..n).map(|_| ColumnBuilder::default()).collect(),
             gate: PrecheckGate::default(),
+            anchors: None,
         }
     }
 
@@ -256,6 +259,15 @@ impl Decoder {
         let mut errors = Vec::new();
         let mut events = 0u64;
         let mut dropped = 0u64;
+        // Offsets of anchor hits: a line with none cannot pass the pre-check.
+        let hits: Option<Vec<usize>> = match &self.precheck {
+            Some(pc) if self.gate.skip_remaining == 0 => {
+                let plan = self.anchors.get_or_insert_with(|| pc.anchor_filter(bytes));
+                plan.as_mut().map(|a| a.hits(bytes))
+            }
+            _ => None,
+        };
+        let mut next_hit = 0usize;
         let mut pos = 0usize;
         let mut line_no = chunk.first_line;
         while pos < bytes.len() {
@@ -278,6 +290,16 @@ impl Decoder {
             events += 1;
             if let Some(pc) = &self.precheck {
                 if self.gate.check_next() {
+                    if let Some(h) = &hits {
+                        while next_hit < h.len() && h[next_hit] < start {
+                            next_hit += 1;
+                        }
+                        if next_hit == h.len() || h[next_hit] >= stop {
+                            self.gate.record(false);
+                            dropped += 1;
+                            continue;
+                        }
+                    }
                     let pass = pc.may_match(line);
                     self.gate.record(pass);
                     if !pass {

@@ -151,6 +151,114 @@ impl Precheck {
     }
 }
 
+/// A chunk-wide first pass: one search over the whole chunk for a few *anchor* literals
+/// such that every line that can pass the pre-check contains one of them (or a risky
+/// escape). Lines without a hit are dropped without any per-line work; the others get the
+/// full [`Precheck::may_match`]. The anchors are chosen on a sample of real input: for
+/// each `All` the child whose literals occur on the fewest sample lines, for each `AnyOf`
+/// all children — so the cover is implied by the condition whatever the sample says.
+#[derive(Debug)]
+pub struct AnchorFilter {
+    /// SIMD multi-literal search (Teddy) over the lower-cased chunk; per-literal `memmem`
+    /// where the CPU lacks it.
+    packed: Option<aho_corasick::packed::Searcher>,
+    finders: Vec<memchr::memmem::Finder<'static>>,
+    lowered: Vec<u8>,
+}
+
+impl AnchorFilter {
+    /// Sorted byte offsets in `chunk` of anchor matches and of `\` (a possible escape).
+    /// A line with no offset inside it cannot pass the pre-check.
+    pub fn hits(&mut self, chunk: &[u8]) -> Vec<usize> {
+        self.lowered.clear();
+        self.lowered.extend(chunk.iter().map(u8::to_ascii_lowercase));
+        let hay = &self.lowered[..];
+        let mut out: Vec<usize> = match &self.packed {
+            Some(p) => p.find_iter(hay).map(|m| m.start()).collect(),
+            None => self.finders.iter().flat_map(|f| f.find_iter(hay)).collect(),
+        };
+        out.extend(memchr::memchr_iter(b'\\', hay));
+        out.sort_unstable();
+        out
+    }
+}
+
+impl Precheck {
+    /// Plan the chunk-wide first pass from a sample of input (e.g. the first chunk).
+    /// `None` when no cover exists (some stage needs no literal) or it would not pay.
+    pub fn anchor_filter(&self, sample: &[u8]) -> Option<AnchorFilter> {
+        self.plan_anchors(sample, true)
+    }
+
+    /// As [`Self::anchor_filter`], also when it would not pay (for tests).
+    pub fn anchor_filter_always(&self, sample: &[u8]) -> Option<AnchorFilter> {
+        self.plan_anchors(sample, false)
+    }
+
+    fn plan_anchors(&self, sample: &[u8], only_if_it_pays: bool) -> Option<AnchorFilter> {
+        if self.searcher.is_none() || self.literals.is_empty() {
+            return None;
+        }
+        // Lines of the sample containing each literal (a rough frequency).
+        let all = AhoCorasickBuilder::new().ascii_case_insensitive(true).build(&self.literals).ok()?;
+        let mut freq = vec![0u32; self.literals.len()];
+        let mut seen = vec![u32::MAX; self.literals.len()];
+        let mut line_no = 0u32;
+        let mut line_end = 0usize;
+        for m in all.find_overlapping_iter(sample) {
+            while m.start() >= line_end {
+                line_no += 1;
+                line_end = memchr::memchr(b'\n', &sample[line_end..]).map_or(sample.len(), |i| line_end + i + 1);
+                if line_end >= sample.len() {
+                    break;
+                }
+            }
+            let i = m.pattern().as_usize();
+            if seen[i] != line_no {
+                seen[i] = line_no;
+                freq[i] += 1;
+            }
+        }
+        let lines = memchr::memchr_iter(b'\n', sample).count().max(1) as u32;
+        let anchors = cover(&self.need, &freq)?;
+        // Worth it only if the anchors leave most lines out.
+        let passing: u32 = anchors.iter().map(|&i| freq[i]).sum();
+        if only_if_it_pays && passing * 2 > lines {
+            return None;
+        }
+        // Literals are stored lower-cased; the chunk is lower-cased before the search.
+        let pats: Vec<&[u8]> = anchors.iter().map(|&i| &self.literals[i][..]).collect();
+        let mut config = aho_corasick::packed::Config::new().builder();
+        for p in &pats {
+            config.add(p);
+        }
+        let packed = config.build();
+        let finders = pats.iter().map(|p| memchr::memmem::Finder::new(p).into_owned()).collect();
+        Some(AnchorFilter { packed, finders, lowered: Vec::new() })
+    }
+}
+
+/// Literals one of which every line satisfying `need` contains, chosen to be rare in the
+/// sample (`freq`: sample lines per literal). `None`: some alternative needs no literal.
+fn cover(need: &Need, freq: &[u32]) -> Option<Vec<usize>> {
+    match need {
+        Need::Nothing => None,
+        Need::Literal(i) => Some(vec![*i]),
+        // All parts are required: one part's cover is enough; take the rarest.
+        Need::All(ns) => ns.iter().filter_map(|n| cover(n, freq)).min_by_key(|c| c.iter().map(|&i| u64::from(freq[i])).sum::<u64>()),
+        // Any part may be the one present: every part must be covered.
+        Need::AnyOf(ns) => {
+            let mut out = Vec::new();
+            for n in ns {
+                out.extend(cover(n, freq)?);
+            }
+            out.sort_unstable();
+            out.dedup();
+            Some(out)
+        }
+    }
+}
+
 /// `\u` can spell any character and `\/` a slash: such lines are always passed on.
 fn has_risky_escape(line: &[u8]) -> bool {
     let mut i = 0;
@@ -308,6 +416,37 @@ mod tests {
         assert!(!pc.may_match(file));
         let escaped = br#"{"event":{"category":["file"]},"process":{"name":"\u0063url"}}"#;
         assert!(pc.may_match(escaped));
+    }
+
+    #[test]
+    fn anchors_cover_every_passing_line() {
+        let set = RuleSet::embedded_default().unwrap();
+        let pc = &set.precheck;
+        let exec = br#"{"event":{"category":["process"],"type":["start"],"action":"exec"},"host":{"os":{"type":"macos"}},"process":{"name":"bash","parent":{"name":"installer"}}}"#;
+        let file = br#"{"event":{"category":["file"],"type":["change"]},"host":{"os":{"type":"macos"}},"process":{"name":"mds"}}"#;
+        let escaped = br#"{"event":{"category":["file"]},"process":{"name":"\u0063url"}}"#;
+        let mut chunk = Vec::new();
+        for _ in 0..20 {
+            chunk.extend_from_slice(file);
+            chunk.push(b'\n');
+        }
+        let sample = chunk.clone();
+        for l in [&exec[..], &escaped[..]] {
+            chunk.extend_from_slice(l);
+            chunk.push(b'\n');
+        }
+        let mut filter = pc.anchor_filter(&sample).expect("the seed rule has a cover");
+        let hits = filter.hits(&chunk);
+        let line_has_hit = |start: usize, end: usize| hits.iter().any(|&h| h >= start && h < end);
+        let mut start = 0;
+        for line in chunk.split(|&b| b == b'\n') {
+            let end = start + line.len();
+            if pc.may_match(line) {
+                assert!(line_has_hit(start, end), "{}", String::from_utf8_lossy(line));
+            }
+            start = end + 1;
+        }
+        assert!(!line_has_hit(0, file.len()), "a line that cannot match has no anchor");
     }
 
     #[test]

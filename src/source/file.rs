@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::{Chunk, Origin};
 
@@ -19,13 +19,14 @@ pub fn open(path: &str) -> io::Result<Box<dyn Read + Send>> {
         return Ok(Box::new(io::stdin()));
     }
     let f = File::open(Path::new(path)).map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))?;
-    let r = BufReader::with_capacity(1 << 20, f);
     if path.ends_with(".gz") {
-        Ok(Box::new(flate2::read::MultiGzDecoder::new(r)))
+        Ok(Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, f))))
     } else if path.ends_with(".zst") || path.ends_with(".zstd") {
-        Ok(Box::new(zstd::stream::read::Decoder::with_buffer(r)?))
+        Ok(Box::new(zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(1 << 20, f))?))
     } else {
-        Ok(Box::new(r))
+        // Chunks are read in large blocks straight into their own buffers: a BufReader
+        // would only add a copy.
+        Ok(Box::new(f))
     }
 }
 
@@ -34,7 +35,8 @@ pub fn open(path: &str) -> io::Result<Box<dyn Read + Send>> {
 pub struct LineChunker<R> {
     reader: R,
     origin: Origin,
-    buf: BytesMut,
+    /// The incomplete last line of the previous read.
+    carry: Vec<u8>,
     next_line: u64,
     eof: bool,
     chunk_bytes: usize,
@@ -46,49 +48,58 @@ impl<R: Read> LineChunker<R> {
     }
 
     pub fn with_chunk_size(reader: R, origin: Origin, chunk_bytes: usize) -> Self {
-        LineChunker { reader, origin, buf: BytesMut::new(), next_line: 1, eof: false, chunk_bytes: chunk_bytes.max(1) }
+        LineChunker { reader, origin, carry: Vec::new(), next_line: 1, eof: false, chunk_bytes: chunk_bytes.max(1) }
     }
 
     /// The next chunk, or `None` at end of input.
     pub fn next_chunk(&mut self) -> io::Result<Option<Chunk>> {
+        if self.eof && self.carry.is_empty() {
+            return Ok(None);
+        }
+        // Each chunk gets a fresh buffer (chunks are shared with other threads), filled by
+        // `read_to_end`, which reads into spare capacity without zeroing it first.
+        let mut buf = Vec::with_capacity(self.carry.len() + self.chunk_bytes.max(64 * 1024) + 1);
+        buf.append(&mut self.carry);
         loop {
-            if self.buf.len() >= self.chunk_bytes || self.eof {
-                // Cut after the last newline in the buffer.
-                let cut = match memchr::memrchr(b'\n', &self.buf) {
-                    Some(i) => i + 1,
-                    None if self.eof => self.buf.len(),
-                    None => 0, // one long line: read more
-                };
-                if cut > 0 {
-                    let bytes: Bytes = self.buf.split_to(cut).freeze();
-                    let first_line = self.next_line;
-                    self.next_line += memchr::memchr_iter(b'\n', &bytes).count() as u64;
-                    if !bytes.ends_with(b"\n") {
-                        self.next_line += 1;
-                    }
-                    return Ok(Some(Chunk { bytes, origin: self.origin.clone(), first_line }));
-                }
-                if self.eof {
-                    return Ok(None);
+            if !self.eof {
+                let want = (buf.capacity() - buf.len()).max(64 * 1024) as u64;
+                let n = read_up_to(&mut self.reader, &mut buf, want)?;
+                if n == 0 {
+                    self.eof = true;
                 }
             }
-            let want = self.chunk_bytes.max(64 * 1024);
-            let old = self.buf.len();
-            self.buf.resize(old + want, 0);
-            let n = loop {
-                match self.reader.read(&mut self.buf[old..]) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        self.buf.truncate(old);
-                        return Err(e);
-                    }
+            // Cut after the last newline; one long line makes its chunk larger.
+            let cut = match memchr::memrchr(b'\n', &buf) {
+                Some(i) => i + 1,
+                None if self.eof => buf.len(),
+                None => {
+                    buf.reserve(self.chunk_bytes.max(64 * 1024));
+                    continue;
                 }
             };
-            self.buf.truncate(old + n);
-            if n == 0 {
-                self.eof = true;
+            if cut == 0 {
+                return Ok(None);
             }
+            self.carry = buf[cut..].to_vec();
+            buf.truncate(cut);
+            let bytes = Bytes::from(buf);
+            let first_line = self.next_line;
+            self.next_line += memchr::memchr_iter(b'\n', &bytes).count() as u64;
+            if !bytes.ends_with(b"\n") {
+                self.next_line += 1;
+            }
+            return Ok(Some(Chunk { bytes, origin: self.origin.clone(), first_line }));
+        }
+    }
+}
+
+/// Append up to `limit` bytes (fewer only at end of input).
+fn read_up_to<R: Read>(reader: &mut R, buf: &mut Vec<u8>, limit: u64) -> io::Result<usize> {
+    loop {
+        match reader.by_ref().take(limit).read_to_end(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
         }
     }
 }
