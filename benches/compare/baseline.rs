@@ -6,7 +6,6 @@
 //! `cargo run --release --example baseline -- corpus.ndjson` prints one line per
 //! detection: the `event.id`s of its events, comma-separated.
 
-#[allow(dead_code)]
 #[path = "../../conformance/reference.rs"]
 mod reference;
 
