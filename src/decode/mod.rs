@@ -300,7 +300,14 @@ impl Decoder {
                             continue;
                         }
                     }
-                    let pass = pc.may_match(line);
+                    let lowered = match (&hits, &self.anchors) {
+                        (Some(_), Some(Some(a))) => a.lowered().get(start..stop),
+                        _ => None,
+                    };
+                    let pass = match lowered {
+                        Some(l) => pc.may_match_lowered(l),
+                        None => pc.may_match(line),
+                    };
                     self.gate.record(pass);
                     if !pass {
                         dropped += 1;

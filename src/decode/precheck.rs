@@ -116,6 +116,22 @@ impl Precheck {
     }
 
     /// May `line` match some stage? False only when it certainly cannot.
+    /// [`Self::may_match`] for a line already lower-cased (ASCII) by the caller, e.g. by
+    /// the anchor pass. Lower-casing can only turn more text into escapes and literals,
+    /// so the answer stays conservative.
+    pub fn may_match_lowered(&self, lowered: &[u8]) -> bool {
+        match &self.searcher {
+            Some(Searcher::Lazy(finders)) => {
+                if has_risky_escape(lowered) {
+                    return true;
+                }
+                let mut memo = [0u8; LAZY_MAX_LITERALS];
+                eval_lazy(&self.need, lowered, finders, &mut memo)
+            }
+            _ => self.may_match(lowered),
+        }
+    }
+
     pub fn may_match(&self, line: &[u8]) -> bool {
         let Some(searcher) = &self.searcher else { return true };
         if has_risky_escape(line) {
@@ -167,6 +183,11 @@ pub struct AnchorFilter {
 }
 
 impl AnchorFilter {
+    /// The lower-cased bytes of the last chunk given to [`Self::hits`].
+    pub fn lowered(&self) -> &[u8] {
+        &self.lowered
+    }
+
     /// Sorted byte offsets in `chunk` of anchor matches and of `\` (a possible escape).
     /// A line with no offset inside it cannot pass the pre-check.
     pub fn hits(&mut self, chunk: &[u8]) -> Vec<usize> {
