@@ -25,6 +25,8 @@ pub mod decode;
 pub mod engine;
 pub mod error;
 pub mod filter;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod generate;
 pub mod loadgen;
 pub mod pipeline;

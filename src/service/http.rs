@@ -241,3 +241,14 @@ mod tests {
         assert_eq!(decompress("br", Bytes::new(), 10).unwrap_err().0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
 }
+
+/// What the `http_server` source makes of a request body: undo `content-encoding`
+/// (bounded by `limit`), then JSON array or NDJSON (and `native_json`) to NDJSON. The
+/// same path a request takes, for fuzzing and tests.
+///
+/// # Errors
+/// The reason the request would be refused.
+pub fn body_to_ndjson(encoding: &str, json_type: bool, native: bool, body: Bytes, limit: usize) -> Result<Bytes, String> {
+    let body = decompress(encoding, body, limit).map_err(|(_, m)| m)?;
+    to_ndjson(body, json_type, native)
+}

@@ -41,6 +41,7 @@ use crate::source::Chunk;
 
 mod grpc;
 mod http;
+pub use http::body_to_ndjson;
 mod stream;
 mod tls;
 

@@ -1,0 +1,86 @@
+//! Entry points of the fuzz targets (`fuzz/`), kept in the library so that their
+//! regression inputs also run as ordinary tests (`tests/fuzz_regressions.rs`). Each takes
+//! arbitrary bytes and must never panic; [`decode`] also checks a differential oracle.
+
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+
+use crate::engine::{decode_and_filter, Engine, EngineOptions};
+use crate::rule::RuleSet;
+use crate::source::{Chunk, Origin};
+
+fn seed_rules() -> &'static Arc<RuleSet> {
+    static RULES: OnceLock<Arc<RuleSet>> = OnceLock::new();
+    RULES.get_or_init(|| Arc::new(RuleSet::embedded_default().expect("the embedded rule compiles")))
+}
+
+/// Decode and filter `data` as NDJSON with the seed rule, with and without the byte
+/// pre-check (and its chunk-wide anchor pass): the candidates must be identical.
+///
+/// # Panics
+/// When the pre-check changed a result.
+pub fn decode(data: &[u8]) {
+    let rules = seed_rules();
+    let chunk = Chunk { bytes: Bytes::copy_from_slice(data), origin: Origin::new("fuzz"), first_line: 1 };
+    let on = EngineOptions { precheck: true, ..EngineOptions::default() };
+    let off = EngineOptions { precheck: false, ..EngineOptions::default() };
+    let with = decode_and_filter(rules, &mut Engine::new_decoder(rules, &on), &chunk);
+    let without = decode_and_filter(rules, &mut Engine::new_decoder(rules, &off), &chunk);
+    let summary = |f: &crate::engine::Filtered| -> Vec<(u64, Vec<usize>)> {
+        f.candidates.per_rule.iter().flatten().map(|c| (c.event.line, c.stage_keys.iter().map(|(s, _)| *s).collect())).collect()
+    };
+    assert_eq!(summary(&with), summary(&without), "the pre-check changed the candidates");
+}
+
+/// Parse, check and compile `data` as an EQL query (inside a rule file), then run the
+/// compiled rule over a few events.
+pub fn eql(data: &[u8]) {
+    let Ok(query) = std::str::from_utf8(data) else { return };
+    if query.contains("'''") {
+        return;
+    }
+    let text = format!(
+        "[metadata]\ncreation_date = \"2024/01/01\"\n\n[rule]\nname = \"fuzz\"\nrule_id = \"fuzz\"\ndescription = \"fuzz\"\nrisk_score = 1\nseverity = \"low\"\ntype = \"eql\"\nlanguage = \"eql\"\nquery = '''\n{query}\n'''\n"
+    );
+    rule_toml(text.as_bytes());
+}
+
+/// Load `data` as a detection-rules TOML file; if it compiles, run it over a few events.
+pub fn rule_toml(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let mut reg = crate::rule::compile::ColumnRegistry::default();
+    let Ok(rule) = crate::rule::load_rule_text("fuzz.toml", text, &mut reg) else { return };
+    let set = Arc::new(RuleSet::new(vec![rule], reg));
+    let mut engine = Engine::new(set, EngineOptions { lateness_ms: 0, ..EngineOptions::default() });
+    let events = concat!(
+        r#"{"@timestamp":"2024-01-01T00:00:00Z","event":{"category":["process"],"type":["start"],"action":"exec","sequence":1},"host":{"id":"h","os":{"type":"macos"}},"process":{"name":"bash","entity_id":"e","args":["-c","curl"],"parent":{"name":"installer","entity_id":"p"}}}"#,
+        "\n",
+        r#"{"@timestamp":"2024-01-01T00:00:01Z","event":{"category":["network"],"type":["start"],"sequence":2},"host":{"id":"h","os":{"type":"macos"}},"process":{"name":"curl","entity_id":"c","parent":{"entity_id":"e"}},"destination":{"ip":"10.0.0.1","port":443}}"#,
+        "\n",
+        r#"{"@timestamp":1704067202000,"event":{"category":"file","type":"creation"},"file":{"path":"/tmp/x","name":"x"},"user":{"name":"root"}}"#,
+        "\n"
+    );
+    let chunk = Chunk { bytes: Bytes::from_static(events.as_bytes()), origin: Origin::new("fuzz"), first_line: 1 };
+    let _ = engine.push(&chunk);
+    let _ = engine.finish();
+}
+
+/// Parse `data` as a `seqhound run` configuration.
+pub fn config(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = crate::config::Config::parse(text);
+    }
+}
+
+/// An HTTP request body as the `http_server` source reads it: the first byte picks the
+/// content-encoding and flags, the rest is the body; what comes out is decoded.
+pub fn http_body(data: &[u8]) {
+    let Some((&flags, body)) = data.split_first() else { return };
+    let encoding = ["identity", "gzip", "deflate", "zstd", "snappy"][usize::from(flags % 5)];
+    let json_type = flags & 0x10 != 0;
+    let native = flags & 0x20 != 0;
+    if let Ok(lines) = crate::service::body_to_ndjson(encoding, json_type, native, Bytes::copy_from_slice(body), 1 << 20) {
+        decode(&lines);
+    }
+}
