@@ -39,6 +39,16 @@ pub enum GlobTok {
 }
 
 impl Pattern {
+    /// Relative per-value cost: equality is cheap, searching inside a value is not.
+    pub fn cost(&self) -> u32 {
+        match self {
+            Pattern::Any => 0,
+            Pattern::Exact(_) | Pattern::ExactAsciiCi(_) | Pattern::Prefix { .. } | Pattern::Suffix { .. } => 1,
+            Pattern::Contains(_) | Pattern::ContainsAsciiCi(_) => 4,
+            Pattern::Glob { .. } => 8,
+        }
+    }
+
     /// Equality (no wildcards), case-sensitive or not.
     pub fn equals(lit: &str, ci: bool) -> Pattern {
         if !ci {

@@ -10,6 +10,7 @@
 //! combine the per-row bitmaps with word-wide bit operations.
 
 use arrow::array::{Array, AsArray, ListArray, StringViewArray};
+use arrow::array::BooleanBufferBuilder;
 use arrow::buffer::BooleanBuffer;
 
 use super::pattern::Pattern;
@@ -73,6 +74,17 @@ impl NumOp {
 }
 
 impl ValueTest {
+    /// Relative per-value cost (see [`Predicate::cost`]).
+    pub fn cost(&self) -> u32 {
+        match self {
+            ValueTest::AnyOf(ps) => ps.iter().map(Pattern::cost).sum::<u32>().max(1),
+            ValueTest::Number { .. } | ValueTest::Text { .. } => 3,
+            ValueTest::Date { .. } => 10,
+            ValueTest::Cidr(cs) => 5 * cs.len() as u32,
+            ValueTest::Regex(rs) => 50 * rs.len() as u32,
+        }
+    }
+
     #[inline]
     pub fn test(&self, v: &[u8]) -> bool {
         match self {
@@ -95,37 +107,75 @@ impl ValueTest {
 impl Predicate {
     /// Evaluate for every row of `columns` (the batch's columns, `num_rows` rows).
     pub fn evaluate(&self, columns: &[&ListArray], num_rows: usize) -> BooleanBuffer {
+        self.evaluate_selected(columns, num_rows, &BooleanBuffer::new_set(num_rows))
+    }
+
+    /// Evaluate only the rows set in `selected`; the result is a subset of `selected`.
+    ///
+    /// Why: with many rules loaded, most rows fail a stage's first, cheap conjunct (its
+    /// event category, say). Testing the expensive conjuncts only on the rows still alive
+    /// makes a stage cost what its survivors cost, not what the batch costs.
+    pub fn evaluate_selected(&self, columns: &[&ListArray], num_rows: usize, selected: &BooleanBuffer) -> BooleanBuffer {
         match self {
-            Predicate::True => BooleanBuffer::new_set(num_rows),
+            Predicate::True => selected.clone(),
             Predicate::False => BooleanBuffer::new_unset(num_rows),
             Predicate::And(ps) => {
-                let mut acc = BooleanBuffer::new_set(num_rows);
+                let mut acc = selected.clone();
                 for p in ps {
                     if acc.count_set_bits() == 0 {
                         break;
                     }
-                    acc = &acc & &p.evaluate(columns, num_rows);
+                    acc = p.evaluate_selected(columns, num_rows, &acc);
                 }
                 acc
             }
             Predicate::Or(ps) => {
                 let mut acc = BooleanBuffer::new_unset(num_rows);
+                let mut open = selected.clone();
                 for p in ps {
-                    acc = &acc | &p.evaluate(columns, num_rows);
+                    if open.count_set_bits() == 0 {
+                        break;
+                    }
+                    let hit = p.evaluate_selected(columns, num_rows, &open);
+                    open = &open & &!&hit;
+                    acc = &acc | &hit;
                 }
                 acc
             }
-            Predicate::Not(p) => !&p.evaluate(columns, num_rows),
+            Predicate::Not(p) => selected & &!&p.evaluate_selected(columns, num_rows, selected),
             Predicate::Exists { column } => {
-                let list = columns[*column];
-                let offs = list.value_offsets();
-                BooleanBuffer::collect_bool(num_rows, |r| offs[r + 1] > offs[r])
+                let offs = columns[*column].value_offsets();
+                select_rows(num_rows, selected, |r| offs[r + 1] > offs[r])
             }
-            Predicate::Leaf { column, test } => eval_leaf(columns[*column], test, num_rows),
+            Predicate::Leaf { column, test } => eval_leaf(columns[*column], test, num_rows, selected),
             Predicate::Script(s) => {
                 let vals = s.eval(columns, num_rows);
-                BooleanBuffer::collect_bool(num_rows, |r| vals[r] == Val::Bool(true))
+                select_rows(num_rows, selected, |r| vals[r] == Val::Bool(true))
             }
+        }
+    }
+
+    /// A relative cost of evaluating this condition on one row, for ordering conjuncts
+    /// and disjuncts cheapest first. Conditions are pure, so order never changes results.
+    pub fn cost(&self) -> u32 {
+        match self {
+            Predicate::True | Predicate::False => 0,
+            Predicate::Exists { .. } => 1,
+            Predicate::And(ps) | Predicate::Or(ps) => ps.iter().map(Predicate::cost).sum(),
+            Predicate::Not(p) => p.cost(),
+            Predicate::Leaf { test, .. } => test.cost(),
+            Predicate::Script(_) => 200,
+        }
+    }
+
+    /// Reorder every `and`/`or` cheapest operand first (stable: equal costs keep the
+    /// rule's order).
+    pub fn cheapest_first(self) -> Predicate {
+        match self {
+            Predicate::And(ps) => Predicate::And(sorted_by_cost(ps)),
+            Predicate::Or(ps) => Predicate::Or(sorted_by_cost(ps)),
+            Predicate::Not(p) => Predicate::Not(Box::new(p.cheapest_first())),
+            p => p,
         }
     }
 
@@ -144,24 +194,30 @@ impl Predicate {
     }
 }
 
-/// Test each value of the column once, then fold per row: a row passes if any of its
-/// values passes.
-fn eval_leaf(list: &ListArray, test: &ValueTest, num_rows: usize) -> BooleanBuffer {
+fn sorted_by_cost(ps: Vec<Predicate>) -> Vec<Predicate> {
+    let mut ps: Vec<Predicate> = ps.into_iter().map(Predicate::cheapest_first).collect();
+    ps.sort_by_key(Predicate::cost);
+    ps
+}
+
+/// Rows of `selected` for which `keep` holds, as a bitmap of `num_rows` rows.
+fn select_rows(num_rows: usize, selected: &BooleanBuffer, mut keep: impl FnMut(usize) -> bool) -> BooleanBuffer {
+    let mut out = BooleanBufferBuilder::new(num_rows);
+    out.append_n(num_rows, false);
+    for r in selected.set_indices() {
+        if keep(r) {
+            out.set_bit(r, true);
+        }
+    }
+    out.finish()
+}
+
+/// A row passes if any of its values passes; only selected rows are tested.
+fn eval_leaf(list: &ListArray, test: &ValueTest, num_rows: usize, selected: &BooleanBuffer) -> BooleanBuffer {
     let values: &StringViewArray = list.values().as_string_view();
     let offs = list.value_offsets();
-    let first = offs[0] as usize;
-    let last = offs[num_rows] as usize;
-    let hits = BooleanBuffer::collect_bool(last - first, |i| {
-        // Values are never null (nulls are dropped at decode).
-        test.test(values.value(first + i).as_bytes())
-    });
-    if hits.count_set_bits() == 0 {
-        return BooleanBuffer::new_unset(num_rows);
-    }
-    BooleanBuffer::collect_bool(num_rows, |r| {
-        let (a, b) = (offs[r] as usize - first, offs[r + 1] as usize - first);
-        (a..b).any(|i| hits.value(i))
-    })
+    // Values are never null (nulls are dropped at decode).
+    select_rows(num_rows, selected, |r| (offs[r] as usize..offs[r + 1] as usize).any(|i| test.test(values.value(i).as_bytes())))
 }
 
 /// All columns of a batch as list arrays (decode builds them so).

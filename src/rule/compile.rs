@@ -287,14 +287,15 @@ impl Cx<'_> {
 
     fn event_query(&mut self, e: &EventQuery) -> Result<Predicate, CompileError> {
         let cond = self.cond(&self.fold_unmapped(&e.condition))?;
-        Ok(match &e.category {
+        let predicate = match &e.category {
             Category::Any => cond,
             Category::Named(c) => {
                 let column = self.reg.column(&self.category_field.clone());
                 let cat = Predicate::Leaf { column, test: ValueTest::AnyOf(vec![Pattern::equals(c, false)]) };
                 and(vec![cat, cond])
             }
-        })
+        };
+        Ok(predicate.cheapest_first())
     }
 
     fn key(&mut self, e: &Expr) -> Result<KeySpec, CompileError> {
