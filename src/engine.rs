@@ -12,7 +12,7 @@ use arrow::buffer::BooleanBuffer;
 use bytes::Bytes;
 
 use crate::decode::{DataError, Decoder, EventBatch};
-use crate::filter::predicate::{list_columns, row_values};
+use crate::filter::predicate::{list_columns, row_values, LeafMemo};
 use crate::rule::{RuleSet, RuleShape};
 use crate::sequence::{Candidate, Detection, EventRef, Key, Ordinal, SequenceStats, Sequencer};
 use crate::source::{Chunk, Origin};
@@ -284,10 +284,11 @@ pub fn filter_batch(rules: &RuleSet, batch: &EventBatch, chunk: &Chunk) -> Candi
     }
     // Arrival index of each row within the chunk: its position among non-blank lines.
     let arrival = row_arrivals(batch, chunk);
+    let mut memo = LeafMemo::new(rules.shared_leaves);
     let masks: Vec<Vec<BooleanBuffer>> = rules
         .rules
         .iter()
-        .map(|r| r.all_stages().map(|s| s.predicate.evaluate(&cols, n)).collect())
+        .map(|r| r.all_stages().map(|s| s.predicate.evaluate(&cols, n, &mut memo)).collect())
         .collect();
     for (r, m) in rules.rules.iter().zip(&masks) {
         for s in &m[..r.stages.len()] {

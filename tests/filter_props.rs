@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use seqhound::decode::precheck::Precheck;
 use seqhound::decode::{Decoder, Projection};
 use seqhound::filter::pattern::Pattern;
-use seqhound::filter::predicate::{list_columns, NumOp, Predicate, ValueTest};
+use seqhound::filter::predicate::{list_columns, share_repeated_leaves, LeafMemo, NumOp, Predicate, ValueTest};
 use seqhound::filter::script::{Cidr, Cmp, Func, Script, Val};
 use seqhound::source::{Chunk, Origin};
 use serde_json::Value;
@@ -190,12 +190,20 @@ proptest! {
         let (batch, _) = decode(&lines, None);
         prop_assert_eq!(batch.num_rows(), lines.len());
         let cols = list_columns(&batch.batch);
-        for p in &preds {
-            let mask = p.evaluate(&cols, batch.num_rows());
+        // The same predicates as a rule set runs them: cheapest operand first, repeated
+        // leaves shared through one memo for the batch.
+        let mut optimized: Vec<Predicate> = preds.iter().cloned().chain(preds.iter().cloned()).map(Predicate::cheapest_first).collect();
+        let shared = share_repeated_leaves(&mut optimized.iter_mut().collect::<Vec<_>>());
+        let mut memo = LeafMemo::new(shared);
+        for (k, p) in preds.iter().chain(preds.iter()).enumerate() {
+            let mask = p.evaluate(&cols, batch.num_rows(), &mut LeafMemo::default());
+            let mask_optimized = optimized[k].evaluate(&cols, batch.num_rows(), &mut memo);
             for (i, l) in lines.iter().enumerate() {
                 let doc: Value = serde_json::from_str(l).unwrap();
                 let row: Vec<Vec<Vec<u8>>> = FIELDS.iter().map(|f| naive_values(&doc, f)).collect();
-                prop_assert_eq!(mask.value(i), p.evaluate_row(&row), "line {} pred {:?}", l, p);
+                let expected = p.evaluate_row(&row);
+                prop_assert_eq!(mask.value(i), expected, "line {} pred {:?}", l, p);
+                prop_assert_eq!(mask_optimized.value(i), expected, "line {} optimized pred {:?}", l, optimized[k]);
             }
         }
     }
@@ -208,7 +216,7 @@ proptest! {
         let (full, _) = decode(&lines, None);
         let cols = list_columns(&full.batch);
         for (i, l) in lines.iter().enumerate() {
-            let accepted = preds.iter().any(|p| p.evaluate(&cols, full.num_rows()).value(i));
+            let accepted = preds.iter().any(|p| p.evaluate(&cols, full.num_rows(), &mut LeafMemo::default()).value(i));
             if accepted {
                 prop_assert!(pc.may_match(l.as_bytes()), "pre-check dropped a matching line: {} for {:?}", l, preds);
                 prop_assert!(pc_one_pass.may_match(l.as_bytes()), "one-pass pre-check dropped a matching line: {} for {:?}", l, preds);
@@ -230,7 +238,7 @@ proptest! {
         let (full, _) = decode(&lines, None);
         let cols = list_columns(&full.batch);
         let text = lines.join("\n");
-        let accepted: Vec<bool> = (0..lines.len()).map(|i| preds.iter().any(|p| p.evaluate(&cols, full.num_rows()).value(i))).collect();
+        let accepted: Vec<bool> = (0..lines.len()).map(|i| preds.iter().any(|p| p.evaluate(&cols, full.num_rows(), &mut LeafMemo::default()).value(i))).collect();
         if let Some(mut filter) = pc.anchor_filter_always(sample.join("\n").as_bytes()) {
             let hits = filter.hits(text.as_bytes());
             let mut start = 0;

@@ -15,7 +15,6 @@
 //! side buffer holding the unescaped string.
 
 use foldhash::HashMap;
-use foldhash::HashMapExt;
 
 /// Maximum nesting of objects and arrays. Elasticsearch's JSON parser (Jackson) refuses
 /// documents nested deeper than 1000 levels by default.
@@ -54,42 +53,79 @@ pub enum ValueRef {
     Side(u32, u32),
 }
 
-/// What the projection says about one dotted path.
-#[derive(Debug, Clone, Copy, Default)]
-struct PathInfo {
+/// One dotted path segment of the projection.
+#[derive(Debug, Clone, Default)]
+struct PathNode {
     /// Values at this path are recorded into this column.
     column: Option<u32>,
-    /// Some projected path continues below this one.
-    prefix: bool,
+    /// Next segments below this one.
+    children: HashMap<Box<[u8]>, u32>,
 }
 
-/// The set of field paths to extract, and every dotted prefix of them.
-#[derive(Debug, Clone, Default)]
+/// The set of field paths to extract, as a tree of dotted segments.
+///
+/// Why a tree: a key is looked up by its own bytes under its parent's node, so the cost
+/// of a lookup does not grow with the depth of the path, and a subtree no projected field
+/// lies in is skipped without any lookup at all.
+#[derive(Debug, Clone)]
 pub struct PathSet {
-    paths: HashMap<Box<[u8]>, PathInfo>,
+    nodes: Vec<PathNode>,
     columns: usize,
+}
+
+/// The root object's node.
+const ROOT: u32 = 0;
+
+impl Default for PathSet {
+    fn default() -> Self {
+        PathSet { nodes: vec![PathNode::default()], columns: 0 }
+    }
 }
 
 impl PathSet {
     /// `fields[i]` is recorded as column `i`.
     pub fn new<S: AsRef<str>>(fields: &[S]) -> Self {
-        let mut paths: HashMap<Box<[u8]>, PathInfo> = HashMap::new();
+        let mut set = PathSet { columns: fields.len(), ..Default::default() };
         for (i, f) in fields.iter().enumerate() {
-            let f = f.as_ref();
-            paths.entry(f.as_bytes().into()).or_default().column = Some(i as u32);
-            for (pos, _) in f.match_indices('.') {
-                paths.entry(f.as_bytes()[..pos].into()).or_default().prefix = true;
+            let mut node = ROOT;
+            for seg in f.as_ref().as_bytes().split(|&b| b == b'.') {
+                node = match set.nodes[node as usize].children.get(seg) {
+                    Some(&n) => n,
+                    None => {
+                        let n = set.nodes.len() as u32;
+                        set.nodes.push(PathNode::default());
+                        set.nodes[node as usize].children.insert(seg.into(), n);
+                        n
+                    }
+                };
             }
+            set.nodes[node as usize].column = Some(i as u32);
         }
-        PathSet { paths, columns: fields.len() }
+        set
     }
 
     pub fn columns(&self) -> usize {
         self.columns
     }
 
-    fn get(&self, path: &[u8]) -> PathInfo {
-        self.paths.get(path).copied().unwrap_or_default()
+    /// The node of `key` (a valid field name, possibly dotted) below `node`, if some
+    /// projected field lies there.
+    #[inline]
+    fn child(&self, node: u32, key: &[u8]) -> Option<u32> {
+        let mut n = node;
+        for seg in key.split(|&b| b == b'.') {
+            let children = &self.nodes[n as usize].children;
+            if children.is_empty() {
+                return None;
+            }
+            n = *children.get(seg)?;
+        }
+        Some(n)
+    }
+
+    #[inline]
+    fn column(&self, node: Option<u32>) -> Option<u32> {
+        node.and_then(|n| self.nodes[n as usize].column)
     }
 }
 
@@ -104,11 +140,26 @@ pub trait ValueSink {
 pub struct Scanner {
     /// Unescaped strings of the current batch.
     pub side: Vec<u8>,
-    path: Vec<u8>,
-    /// Keys of the objects being parsed (unescaped), for duplicate detection.
+    /// Unescaped keys that had escapes (most keys are compared in the line itself).
     keys: Vec<u8>,
-    key_ranges: Vec<(u32, u32)>,
-    key_scratch: Vec<u8>,
+    /// Keys of the objects being parsed, for duplicate detection.
+    key_refs: Vec<KeyRef>,
+}
+
+/// Where a key's text is: the line, or (escaped keys) the scanner's key buffer.
+#[derive(Debug, Clone, Copy)]
+struct KeyRef {
+    start: u32,
+    end: u32,
+    unescaped: bool,
+}
+
+impl KeyRef {
+    #[inline]
+    fn text<'a>(&self, line: &'a [u8], keys: &'a [u8]) -> &'a [u8] {
+        let src = if self.unescaped { keys } else { line };
+        &src[self.start as usize..self.end as usize]
+    }
 }
 
 struct Cursor<'a> {
@@ -138,16 +189,14 @@ impl Scanner {
         if simdutf8::basic::from_utf8(line).is_err() {
             return Err(JsonError::NotUtf8);
         }
-        self.path.clear();
         self.keys.clear();
-        self.key_ranges.clear();
+        self.key_refs.clear();
         let mut c = Cursor { b: line, i: 0 };
         c.ws();
         if c.peek() != Some(b'{') {
             return Err(JsonError::NotAnObject);
         }
-        let root = PathInfo { column: None, prefix: true };
-        self.value(&mut c, paths, root, sink, 0)?;
+        self.value(&mut c, paths, Some(ROOT), sink, 0)?;
         c.ws();
         if c.i != line.len() {
             return Err(syntax(c.i, "trailing characters after the object"));
@@ -155,7 +204,7 @@ impl Scanner {
         Ok(())
     }
 
-    fn value(&mut self, c: &mut Cursor, paths: &PathSet, at: PathInfo, sink: &mut dyn ValueSink, depth: usize) -> R<()> {
+    fn value(&mut self, c: &mut Cursor, paths: &PathSet, at: Option<u32>, sink: &mut dyn ValueSink, depth: usize) -> R<()> {
         c.ws();
         match c.peek() {
             Some(b'{') => {
@@ -186,26 +235,27 @@ impl Scanner {
                 }
             }
             Some(b'"') => {
-                let v = self.string(c, at.column.is_some())?;
-                if let (Some(col), Some(v)) = (at.column, v) {
+                let column = paths.column(at);
+                let v = self.string(c, column.is_some())?;
+                if let (Some(col), Some(v)) = (column, v) {
                     sink.value(col, v, &self.side);
                 }
                 Ok(())
             }
-            Some(b't') => c.literal(b"true").map(|(s, e)| record(at, sink, s, e, &self.side)),
-            Some(b'f') => c.literal(b"false").map(|(s, e)| record(at, sink, s, e, &self.side)),
+            Some(b't') => c.literal(b"true").map(|(s, e)| record(paths.column(at), sink, s, e, &self.side)),
+            Some(b'f') => c.literal(b"false").map(|(s, e)| record(paths.column(at), sink, s, e, &self.side)),
             Some(b'n') => c.literal(b"null").map(|_| ()),
-            Some(b'-' | b'0'..=b'9') => c.number().map(|(s, e)| record(at, sink, s, e, &self.side)),
+            Some(b'-' | b'0'..=b'9') => c.number().map(|(s, e)| record(paths.column(at), sink, s, e, &self.side)),
             Some(_) => Err(syntax(c.i, "expected a JSON value")),
             None => Err(syntax(c.i, "unexpected end of line")),
         }
     }
 
-    fn object(&mut self, c: &mut Cursor, paths: &PathSet, at: PathInfo, sink: &mut dyn ValueSink, depth: usize) -> R<()> {
+    fn object(&mut self, c: &mut Cursor, paths: &PathSet, at: Option<u32>, sink: &mut dyn ValueSink, depth: usize) -> R<()> {
         c.i += 1; // '{'
-        let keys_base = self.key_ranges.len();
+        let keys_base = self.key_refs.len();
         let keys_bytes_base = self.keys.len();
-        let path_base = self.path.len();
+        let line = c.b;
         c.ws();
         if c.peek() == Some(b'}') {
             c.i += 1;
@@ -216,38 +266,27 @@ impl Scanner {
             if c.peek() != Some(b'"') {
                 return Err(syntax(c.i, "expected a string key"));
             }
-            // Keys are always unescaped (needed for duplicate detection).
-            self.key_scratch.clear();
-            let mut scratch = std::mem::take(&mut self.key_scratch);
-            let res = read_string_into(c, &mut scratch);
-            if let Err(e) = res {
-                self.key_scratch = scratch;
-                return Err(e);
-            }
-            let key_start = self.keys.len() as u32;
-            self.keys.extend_from_slice(&scratch);
-            self.key_ranges.push((key_start, self.keys.len() as u32));
-            if !valid_field_name(&scratch) {
-                let key = String::from_utf8_lossy(&scratch).into_owned();
-                self.key_scratch = scratch;
-                return Err(JsonError::BadFieldName { key });
-            }
-            let child = if at.prefix {
-                if !self.path.is_empty() {
-                    self.path.push(b'.');
-                }
-                self.path.extend_from_slice(&scratch);
-                paths.get(&self.path)
+            let quote = c.i;
+            let (end, escaped) = scan_string(c)?;
+            let key = if escaped {
+                // Keys are compared unescaped (`"\u0061"` duplicates `"a"`).
+                let start = self.keys.len();
+                read_string_into(&mut Cursor { b: line, i: quote }, &mut self.keys)?;
+                KeyRef { start: start as u32, end: self.keys.len() as u32, unescaped: true }
             } else {
-                PathInfo::default()
+                KeyRef { start: quote as u32 + 1, end: end as u32, unescaped: false }
             };
-            self.key_scratch = scratch;
+            self.key_refs.push(key);
+            let text = key.text(line, &self.keys);
+            if !valid_field_name(text) {
+                return Err(JsonError::BadFieldName { key: String::from_utf8_lossy(text).into_owned() });
+            }
+            let child = at.and_then(|n| paths.child(n, text));
             c.ws();
             if c.next() != Some(b':') {
                 return Err(syntax(c.i.saturating_sub(1), "expected ':' after key"));
             }
             self.value(c, paths, child, sink, depth)?;
-            self.path.truncate(path_base);
             c.ws();
             match c.next() {
                 Some(b',') => continue,
@@ -255,29 +294,30 @@ impl Scanner {
                 _ => return Err(syntax(c.i.saturating_sub(1), "expected ',' or '}' in object")),
             }
         }
-        self.check_duplicates(keys_base)?;
-        self.key_ranges.truncate(keys_base);
+        self.check_duplicates(line, keys_base)?;
+        self.key_refs.truncate(keys_base);
         self.keys.truncate(keys_bytes_base);
         Ok(())
     }
 
-    fn check_duplicates(&mut self, base: usize) -> R<()> {
-        let ranges = &mut self.key_ranges[base..];
+    fn check_duplicates(&mut self, line: &[u8], base: usize) -> R<()> {
+        let refs = &mut self.key_refs[base..];
         let keys = &self.keys;
-        let get = |r: &(u32, u32)| &keys[r.0 as usize..r.1 as usize];
-        if ranges.len() <= 16 {
-            for i in 1..ranges.len() {
+        let get = |k: &KeyRef| k.text(line, keys);
+        let duplicate = |k: &KeyRef| JsonError::DuplicateKey { key: String::from_utf8_lossy(get(k)).into_owned() };
+        if refs.len() <= 16 {
+            for i in 1..refs.len() {
                 for j in 0..i {
-                    if get(&ranges[i]) == get(&ranges[j]) {
-                        return Err(JsonError::DuplicateKey { key: String::from_utf8_lossy(get(&ranges[i])).into_owned() });
+                    if get(&refs[i]) == get(&refs[j]) {
+                        return Err(duplicate(&refs[i]));
                     }
                 }
             }
         } else {
-            ranges.sort_unstable_by(|a, b| get(a).cmp(get(b)));
-            for w in ranges.windows(2) {
+            refs.sort_unstable_by(|a, b| get(a).cmp(get(b)));
+            for w in refs.windows(2) {
                 if get(&w[0]) == get(&w[1]) {
-                    return Err(JsonError::DuplicateKey { key: String::from_utf8_lossy(get(&w[0])).into_owned() });
+                    return Err(duplicate(&w[0]));
                 }
             }
         }
@@ -301,15 +341,18 @@ impl Scanner {
     }
 }
 
-fn record(at: PathInfo, sink: &mut dyn ValueSink, s: usize, e: usize, side: &[u8]) {
-    if let Some(col) = at.column {
+fn record(column: Option<u32>, sink: &mut dyn ValueSink, s: usize, e: usize, side: &[u8]) {
+    if let Some(col) = column {
         sink.value(col, ValueRef::Line(s as u32, e as u32), side);
     }
 }
 
 /// Elasticsearch refuses empty field names and names with an empty dotted segment.
 fn valid_field_name(k: &[u8]) -> bool {
-    !k.is_empty() && k[0] != b'.' && k[k.len() - 1] != b'.' && memchr::memmem::find(k, b"..").is_none()
+    !k.is_empty()
+        && k[0] != b'.'
+        && k[k.len() - 1] != b'.'
+        && (memchr::memchr(b'.', k).is_none() || !k.windows(2).any(|w| w == b".."))
 }
 
 impl Cursor<'_> {
@@ -385,18 +428,17 @@ fn scan_string(c: &mut Cursor) -> R<(usize, bool)> {
     c.i += 1;
     let mut escaped = false;
     loop {
-        let rest = &c.b[c.i..];
-        let Some(pos) = memchr::memchr2(b'"', b'\\', rest) else {
+        let Some(pos) = find_string_special(c.b, c.i) else {
             return Err(syntax(start, "unterminated string"));
         };
-        if rest[..pos].iter().any(|&x| x < 0x20) {
-            return Err(syntax(c.i, "control character inside a string"));
-        }
-        c.i += pos;
-        if c.b[c.i] == b'"' {
-            let end = c.i;
-            c.i += 1;
-            return Ok((end, escaped));
+        c.i = pos;
+        match c.b[pos] {
+            b'"' => {
+                c.i += 1;
+                return Ok((pos, escaped));
+            }
+            b'\\' => {}
+            _ => return Err(syntax(pos, "control character inside a string")),
         }
         escaped = true;
         match c.b.get(c.i + 1) {
@@ -411,6 +453,41 @@ fn scan_string(c: &mut Cursor) -> R<(usize, bool)> {
             _ => return Err(syntax(c.i, "invalid escape")),
         }
     }
+}
+
+/// The first byte at or after `from` that ends a plain run inside a JSON string: a quote,
+/// a backslash or a control character (which JSON forbids unescaped).
+///
+/// Why hand-written: most strings in an event are short, where one 16-byte compare beats
+/// a `memchr2` call plus a second pass for control characters (see the decode bench).
+#[inline]
+fn find_string_special(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of the x86_64 baseline, and every load reads the 16 bytes
+        // `b[i..i + 16]`, which the loop condition keeps in bounds.
+        unsafe {
+            let quote = _mm_set1_epi8(b'"' as i8);
+            let backslash = _mm_set1_epi8(b'\\' as i8);
+            let control_max = _mm_set1_epi8(0x1F);
+            while i + 16 <= b.len() {
+                let x = _mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>());
+                let special = _mm_or_si128(
+                    _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)),
+                    // x <= 0x1F (unsigned) exactly when min(x, 0x1F) == x.
+                    _mm_cmpeq_epi8(_mm_min_epu8(x, control_max), x),
+                );
+                let mask = _mm_movemask_epi8(special) as u32;
+                if mask != 0 {
+                    return Some(i + mask.trailing_zeros() as usize);
+                }
+                i += 16;
+            }
+        }
+    }
+    b[i.min(b.len())..].iter().position(|&x| x == b'"' || x == b'\\' || x < 0x20).map(|p| i + p)
 }
 
 fn hex4(b: &[u8]) -> u32 {

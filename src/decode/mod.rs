@@ -171,7 +171,7 @@ struct PrecheckGate {
 
 /// Lines per pass-rate sample, and lines to skip after a sample above half passing.
 const GATE_SAMPLE: u32 = 1024;
-const GATE_SKIP: u32 = 16 * 1024;
+const GATE_SKIP: u32 = 64 * 1024;
 
 impl PrecheckGate {
     /// Should this line be pre-checked?

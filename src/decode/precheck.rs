@@ -358,6 +358,7 @@ fn need_of(p: &Predicate, intern: &mut dyn FnMut(&[u8]) -> usize) -> Need {
         Predicate::False => Need::AnyOf(vec![]),
         Predicate::And(ps) => simplify(Need::All(ps.iter().map(|p| need_of(p, intern)).collect())),
         Predicate::Or(ps) => simplify(Need::AnyOf(ps.iter().map(|p| need_of(p, intern)).collect())),
+        Predicate::Shared { leaf, .. } => need_of(leaf, intern),
         Predicate::Leaf { test, .. } => match test {
             ValueTest::AnyOf(pats) => simplify(Need::AnyOf(pats.iter().map(|p| pattern_need(p, intern)).collect())),
             ValueTest::Number { .. } | ValueTest::Text { .. } | ValueTest::Regex(_) | ValueTest::Cidr(_) | ValueTest::Date { .. } => Need::Nothing,

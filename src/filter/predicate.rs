@@ -31,6 +31,64 @@ pub enum Predicate {
     /// A computed condition (Elasticsearch's script leaf): true only when it evaluates to
     /// true; null and false drop the row.
     Script(Script),
+    /// A leaf several stages test (the same field and test): evaluated once per batch and
+    /// remembered in a [`LeafMemo`] under `id` (see [`share_repeated_leaves`]).
+    Shared { id: u32, leaf: Box<Predicate> },
+}
+
+/// Results of [`Predicate::Shared`] leaves for the batch being filtered, over all rows.
+#[derive(Debug, Default)]
+pub struct LeafMemo(Vec<Option<BooleanBuffer>>);
+
+impl LeafMemo {
+    /// A memo for a rule set with `shared` shared leaves.
+    pub fn new(shared: usize) -> Self {
+        LeafMemo(vec![None; shared])
+    }
+}
+
+/// Wrap every leaf that occurs more than once among `predicates` (same field, same test)
+/// in [`Predicate::Shared`]; returns how many distinct shared leaves there are.
+///
+/// Why: with many rules loaded, most stages begin by testing the same few fields
+/// (`event.category`, `host.os.type`, `event.type`); each such test then runs once per
+/// batch instead of once per stage.
+pub fn share_repeated_leaves(predicates: &mut [&mut Predicate]) -> usize {
+    fn identity(p: &Predicate) -> Option<String> {
+        matches!(p, Predicate::Leaf { .. } | Predicate::Exists { .. }).then(|| format!("{p:?}"))
+    }
+    fn visit(p: &mut Predicate, f: &mut dyn FnMut(&mut Predicate)) {
+        match p {
+            Predicate::And(ps) | Predicate::Or(ps) => ps.iter_mut().for_each(|p| visit(p, f)),
+            Predicate::Not(p) => visit(p, f),
+            Predicate::Shared { .. } | Predicate::True | Predicate::False | Predicate::Script(_) => {}
+            Predicate::Leaf { .. } | Predicate::Exists { .. } => f(p),
+        }
+    }
+    let mut seen: std::collections::HashMap<String, (usize, Option<u32>)> = std::collections::HashMap::new();
+    for p in predicates.iter_mut() {
+        visit(p, &mut |leaf| {
+            if let Some(k) = identity(leaf) {
+                seen.entry(k).or_default().0 += 1;
+            }
+        });
+    }
+    let mut next = 0u32;
+    for p in predicates.iter_mut() {
+        visit(p, &mut |leaf| {
+            let Some((count, id)) = identity(leaf).and_then(|k| seen.get_mut(&k)) else { return };
+            if *count < 2 {
+                return;
+            }
+            let id = *id.get_or_insert_with(|| {
+                next += 1;
+                next - 1
+            });
+            let inner = std::mem::replace(leaf, Predicate::True);
+            *leaf = Predicate::Shared { id, leaf: Box::new(inner) };
+        });
+    }
+    next as usize
 }
 
 /// A test on one value's text.
@@ -106,8 +164,8 @@ impl ValueTest {
 
 impl Predicate {
     /// Evaluate for every row of `columns` (the batch's columns, `num_rows` rows).
-    pub fn evaluate(&self, columns: &[&ListArray], num_rows: usize) -> BooleanBuffer {
-        self.evaluate_selected(columns, num_rows, &BooleanBuffer::new_set(num_rows))
+    pub fn evaluate(&self, columns: &[&ListArray], num_rows: usize, memo: &mut LeafMemo) -> BooleanBuffer {
+        self.evaluate_selected(columns, num_rows, &BooleanBuffer::new_set(num_rows), memo)
     }
 
     /// Evaluate only the rows set in `selected`; the result is a subset of `selected`.
@@ -115,7 +173,7 @@ impl Predicate {
     /// Why: with many rules loaded, most rows fail a stage's first, cheap conjunct (its
     /// event category, say). Testing the expensive conjuncts only on the rows still alive
     /// makes a stage cost what its survivors cost, not what the batch costs.
-    pub fn evaluate_selected(&self, columns: &[&ListArray], num_rows: usize, selected: &BooleanBuffer) -> BooleanBuffer {
+    pub fn evaluate_selected(&self, columns: &[&ListArray], num_rows: usize, selected: &BooleanBuffer, memo: &mut LeafMemo) -> BooleanBuffer {
         match self {
             Predicate::True => selected.clone(),
             Predicate::False => BooleanBuffer::new_unset(num_rows),
@@ -125,7 +183,7 @@ impl Predicate {
                     if acc.count_set_bits() == 0 {
                         break;
                     }
-                    acc = p.evaluate_selected(columns, num_rows, &acc);
+                    acc = p.evaluate_selected(columns, num_rows, &acc, memo);
                 }
                 acc
             }
@@ -136,13 +194,13 @@ impl Predicate {
                     if open.count_set_bits() == 0 {
                         break;
                     }
-                    let hit = p.evaluate_selected(columns, num_rows, &open);
+                    let hit = p.evaluate_selected(columns, num_rows, &open, memo);
                     open = &open & &!&hit;
                     acc = &acc | &hit;
                 }
                 acc
             }
-            Predicate::Not(p) => selected & &!&p.evaluate_selected(columns, num_rows, selected),
+            Predicate::Not(p) => selected & &!&p.evaluate_selected(columns, num_rows, selected, memo),
             Predicate::Exists { column } => {
                 let offs = columns[*column].value_offsets();
                 select_rows(num_rows, selected, |r| offs[r + 1] > offs[r])
@@ -151,6 +209,20 @@ impl Predicate {
             Predicate::Script(s) => {
                 let vals = s.eval(columns, num_rows);
                 select_rows(num_rows, selected, |r| vals[r] == Val::Bool(true))
+            }
+            Predicate::Shared { id, leaf } => {
+                let slot = *id as usize;
+                if let Some(all) = memo.0.get(slot).and_then(Option::as_ref) {
+                    return selected & all;
+                }
+                // Worth computing for every row only when many rows are still alive.
+                if selected.count_set_bits() * 4 < num_rows || slot >= memo.0.len() {
+                    return leaf.evaluate_selected(columns, num_rows, selected, memo);
+                }
+                let all = leaf.evaluate_selected(columns, num_rows, &BooleanBuffer::new_set(num_rows), memo);
+                let out = selected & &all;
+                memo.0[slot] = Some(all);
+                out
             }
         }
     }
@@ -165,6 +237,8 @@ impl Predicate {
             Predicate::Not(p) => p.cost(),
             Predicate::Leaf { test, .. } => test.cost(),
             Predicate::Script(_) => 200,
+            // Usually already computed for the batch.
+            Predicate::Shared { leaf, .. } => leaf.cost().min(1),
         }
     }
 
@@ -190,6 +264,7 @@ impl Predicate {
             Predicate::Exists { column } => !row[*column].is_empty(),
             Predicate::Leaf { column, test } => row[*column].iter().any(|v| test.test(v)),
             Predicate::Script(s) => s.eval_row(row) == Val::Bool(true),
+            Predicate::Shared { leaf, .. } => leaf.evaluate_row(row),
         }
     }
 }

@@ -20,6 +20,7 @@ pub use meta::RuleMeta;
 
 use crate::decode::precheck::Precheck;
 use crate::decode::Projection;
+use crate::filter::predicate::{share_repeated_leaves, Predicate};
 use ast::Span;
 use compile::{ColumnRegistry, CompileError};
 
@@ -183,15 +184,20 @@ pub struct RuleSet {
     pub precheck: Arc<Precheck>,
     /// Column of `event.id` (alerts and reports name events by it).
     pub event_id_column: usize,
+    /// How many leaves the stages share (see [`crate::filter::predicate::share_repeated_leaves`]).
+    pub shared_leaves: usize,
 }
 
 impl RuleSet {
     /// Build from compiled rules and the registry they were compiled against.
-    pub fn new(rules: Vec<CompiledRule>, mut reg: ColumnRegistry) -> Self {
+    pub fn new(mut rules: Vec<CompiledRule>, mut reg: ColumnRegistry) -> Self {
         let event_id_column = reg.column("event.id");
         let projection = Arc::new(Projection::new(reg.into_fields()));
         let precheck = Arc::new(Precheck::for_rules(&rules));
-        RuleSet { rules: rules.into_iter().map(Arc::new).collect(), projection, precheck, event_id_column }
+        let mut predicates: Vec<&mut Predicate> =
+            rules.iter_mut().flat_map(|r| r.stages.iter_mut().chain(r.until.iter_mut())).map(|s| &mut s.predicate).collect();
+        let shared_leaves = share_repeated_leaves(&mut predicates);
+        RuleSet { rules: rules.into_iter().map(Arc::new).collect(), projection, precheck, event_id_column, shared_leaves }
     }
 
     /// The seed rule compiled into the binary.
