@@ -14,7 +14,6 @@
 //! their JSON text, like Elasticsearch's keyword coercion), or a range of the scanner's
 //! side buffer holding the unescaped string.
 
-use foldhash::HashMap;
 
 /// Maximum nesting of objects and arrays. Elasticsearch's JSON parser (Jackson) refuses
 /// documents nested deeper than 1000 levels by default.
@@ -58,15 +57,26 @@ pub enum ValueRef {
 struct PathNode {
     /// Values at this path are recorded into this column.
     column: Option<u32>,
-    /// Next segments below this one.
-    children: HashMap<Box<[u8]>, u32>,
+    /// Next segments below this one, grouped by their length: a lookup compares the key
+    /// with the one or two children of its length, without hashing it.
+    children_by_len: Vec<Vec<(Box<[u8]>, u32)>>,
+}
+
+impl PathNode {
+    #[inline]
+    fn child(&self, seg: &[u8]) -> Option<u32> {
+        // Byte loop, not `==`: segments are short, and a `memcmp` call costs more than
+        // the comparison.
+        let same = |k: &[u8]| k.iter().zip(seg).all(|(a, b)| a == b);
+        self.children_by_len.get(seg.len())?.iter().find(|(k, _)| same(k)).map(|&(_, n)| n)
+    }
 }
 
 /// The set of field paths to extract, as a tree of dotted segments.
 ///
 /// Why a tree: a key is looked up by its own bytes under its parent's node, so the cost
 /// of a lookup does not grow with the depth of the path, and a subtree no projected field
-/// lies in is skipped without any lookup at all.
+/// lies in is scanned without any lookup at all.
 #[derive(Debug, Clone)]
 pub struct PathSet {
     nodes: Vec<PathNode>,
@@ -89,12 +99,16 @@ impl PathSet {
         for (i, f) in fields.iter().enumerate() {
             let mut node = ROOT;
             for seg in f.as_ref().as_bytes().split(|&b| b == b'.') {
-                node = match set.nodes[node as usize].children.get(seg) {
-                    Some(&n) => n,
+                node = match set.nodes[node as usize].child(seg) {
+                    Some(n) => n,
                     None => {
                         let n = set.nodes.len() as u32;
                         set.nodes.push(PathNode::default());
-                        set.nodes[node as usize].children.insert(seg.into(), n);
+                        let by_len = &mut set.nodes[node as usize].children_by_len;
+                        if by_len.len() <= seg.len() {
+                            by_len.resize(seg.len() + 1, Vec::new());
+                        }
+                        by_len[seg.len()].push((seg.into(), n));
                         n
                     }
                 };
@@ -114,11 +128,7 @@ impl PathSet {
     fn child(&self, node: u32, key: &[u8]) -> Option<u32> {
         let mut n = node;
         for seg in key.split(|&b| b == b'.') {
-            let children = &self.nodes[n as usize].children;
-            if children.is_empty() {
-                return None;
-            }
-            n = *children.get(seg)?;
+            n = self.nodes[n as usize].child(seg)?;
         }
         Some(n)
     }
@@ -152,6 +162,20 @@ struct KeyRef {
     start: u32,
     end: u32,
     unescaped: bool,
+    /// Length and first bytes: unequal fingerprints mean unequal keys, so duplicate
+    /// detection compares bytes only for the rare look-alikes.
+    fingerprint: u64,
+}
+
+/// See [`KeyRef::fingerprint`]: length, first, middle and last byte.
+#[inline]
+fn fingerprint(key: &[u8]) -> u64 {
+    match key {
+        [] => 0,
+        [first, .., last] | [first @ last] => {
+            key.len() as u64 | (*first as u64) << 32 | (key[key.len() / 2] as u64) << 40 | (*last as u64) << 48
+        }
+    }
 }
 
 impl KeyRef {
@@ -272,12 +296,12 @@ impl Scanner {
                 // Keys are compared unescaped (`"\u0061"` duplicates `"a"`).
                 let start = self.keys.len();
                 read_string_into(&mut Cursor { b: line, i: quote }, &mut self.keys)?;
-                KeyRef { start: start as u32, end: self.keys.len() as u32, unescaped: true }
+                KeyRef { start: start as u32, end: self.keys.len() as u32, unescaped: true, fingerprint: 0 }
             } else {
-                KeyRef { start: quote as u32 + 1, end: end as u32, unescaped: false }
+                KeyRef { start: quote as u32 + 1, end: end as u32, unescaped: false, fingerprint: 0 }
             };
-            self.key_refs.push(key);
             let text = key.text(line, &self.keys);
+            self.key_refs.push(KeyRef { fingerprint: fingerprint(text), ..key });
             if !valid_field_name(text) {
                 return Err(JsonError::BadFieldName { key: String::from_utf8_lossy(text).into_owned() });
             }
@@ -308,7 +332,7 @@ impl Scanner {
         if refs.len() <= 16 {
             for i in 1..refs.len() {
                 for j in 0..i {
-                    if get(&refs[i]) == get(&refs[j]) {
+                    if refs[i].fingerprint == refs[j].fingerprint && get(&refs[i]) == get(&refs[j]) {
                         return Err(duplicate(&refs[i]));
                     }
                 }
@@ -349,10 +373,7 @@ fn record(column: Option<u32>, sink: &mut dyn ValueSink, s: usize, e: usize, sid
 
 /// Elasticsearch refuses empty field names and names with an empty dotted segment.
 fn valid_field_name(k: &[u8]) -> bool {
-    !k.is_empty()
-        && k[0] != b'.'
-        && k[k.len() - 1] != b'.'
-        && (memchr::memchr(b'.', k).is_none() || !k.windows(2).any(|w| w == b".."))
+    !k.is_empty() && k[0] != b'.' && k[k.len() - 1] != b'.' && !k.windows(2).any(|w| w == b"..")
 }
 
 impl Cursor<'_> {
