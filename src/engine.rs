@@ -158,13 +158,16 @@ impl Engine {
     }
 
     /// Write pending sequences to `path` (JSON), keyed by rule id and query, after
-    /// releasing the reorder buffers (their detections are returned).
+    /// releasing the reorder buffers (their detections are returned). `generation` is
+    /// the candidate journal that continues from this snapshot (see
+    /// `service::journal`).
     ///
     /// # Errors
     /// I/O errors writing the file.
-    pub fn save_state(&mut self, path: &std::path::Path) -> std::io::Result<Vec<Detection>> {
+    pub fn save_state(&mut self, path: &std::path::Path, generation: u64) -> std::io::Result<Vec<Detection>> {
         let dets = self.finish();
         let mut state = serde_json::Map::new();
+        state.insert(JOURNAL_GENERATION.into(), generation.into());
         for (rule, s) in self.rules.rules.iter().zip(&self.sequencers) {
             let saved = s.save();
             if !saved.is_empty() {
@@ -176,22 +179,27 @@ impl Engine {
         std::fs::write(&tmp, serde_json::to_vec(&state).map_err(std::io::Error::other)?)?;
         std::fs::File::open(&tmp)?.sync_all()?;
         std::fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(if dir.as_os_str().is_empty() { std::path::Path::new(".") } else { dir })?.sync_all()?;
+        }
         Ok(dets)
     }
 
     /// Restore what [`Self::save_state`] wrote; rules whose id or query changed start
-    /// empty. Returns the number of pending sequences restored.
+    /// empty. Returns the number of pending sequences restored and the journal
+    /// generation the snapshot continues with (0 without a snapshot).
     ///
     /// # Errors
     /// I/O errors, or a state file that is not seqhound's.
-    pub fn restore_state(&mut self, path: &std::path::Path) -> std::io::Result<usize> {
+    pub fn restore_state(&mut self, path: &std::path::Path) -> std::io::Result<(usize, u64)> {
         let text = match std::fs::read(path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, 0)),
             Err(e) => return Err(e),
         };
         let mut state: serde_json::Map<String, serde_json::Value> =
             serde_json::from_slice(&text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))?;
+        let generation = state.remove(JOURNAL_GENERATION).and_then(|g| g.as_u64()).unwrap_or(0);
         let mut n = 0;
         for (rule, s) in self.rules.rules.iter().zip(self.sequencers.iter_mut()) {
             if let Some(v) = state.remove(&state_key(rule)) {
@@ -201,7 +209,7 @@ impl Engine {
                 s.restore(saved);
             }
         }
-        Ok(n)
+        Ok((n, generation))
     }
 
     /// End of input: flush every reorder buffer.
@@ -240,6 +248,9 @@ impl Engine {
         Decoder::new(rules.projection.clone(), precheck)
     }
 }
+
+/// The snapshot's entry naming the journal generation that follows it.
+const JOURNAL_GENERATION: &str = "journal_generation";
 
 /// Saved state belongs to a rule id *and* its exact query.
 fn state_key(rule: &crate::rule::CompiledRule) -> String {

@@ -14,6 +14,11 @@
 //! retries); 4xx (INVALID_ARGUMENT) only for a request that can never succeed, with the
 //! reason. Socket connections are never written to.
 //!
+//! Crashes: with a `data_dir`, the candidates of every batch are journaled before the
+//! batch is sequenced (see [`journal`]), and a start replays the journal on top of the
+//! snapshot of the last graceful stop, so a request answered 200 is never lost to a
+//! crash.
+//!
 //! Time: the engine thread wakes every [`TICK`] and releases partitions that have been
 //! quiet for the lateness in wall-clock time, so the last events of a quiet host are
 //! evaluated within the lateness.
@@ -41,6 +46,7 @@ use crate::source::Chunk;
 
 mod grpc;
 mod http;
+mod journal;
 pub use http::body_to_ndjson;
 mod stream;
 mod tls;
@@ -129,13 +135,28 @@ pub fn run(config: Config, stop: Option<oneshot::Receiver<()>>, ready: Option<st
             None => None,
         };
         let mut engine = Engine::new(set.clone(), options);
-        if let Some(p) = &state_path {
-            let n = engine.restore_state(p).map_err(|e| anyhow::anyhow!("cannot restore pending sequences: {e}"))?;
+        let mut journal = None;
+        let mut replay = (Vec::new(), std::collections::HashSet::new());
+        if let (Some(p), Some(dir)) = (&state_path, &config.data_dir) {
+            let (n, generation) = engine.restore_state(p).map_err(|e| anyhow::anyhow!("cannot restore pending sequences: {e}"))?;
             if n > 0 {
                 tracing::info!(sequences = n, path = %p.display(), "restored pending sequences");
             }
+            let (j, lines, delivered) = journal::Journal::open(std::path::Path::new(dir), generation, &set, lateness_ms)
+                .map_err(|e| anyhow::anyhow!("data_dir {dir}: cannot open the candidate journal: {e}"))?;
+            let unbounded = j.unbounded_rules(&set);
+            if !unbounded.is_empty() {
+                tracing::warn!(
+                    rules = %unbounded.join("; "),
+                    "these rules have no maxspan: their candidates stay in the crash journal until the next graceful stop"
+                );
+            }
+            journal = Some(j);
+            replay = (lines, delivered);
+        } else {
+            tracing::warn!("no data_dir: pending sequences are lost when the process stops or crashes");
         }
-        let io = EngineIo { state_path, rx, sinks, audit, metrics, ctx };
+        let io = EngineIo { state_path, rx, sinks, audit, metrics, ctx, journal, replay };
         std::thread::Builder::new().name("engine".into()).spawn(move || engine_loop(set, engine, io))?
     };
 
@@ -351,13 +372,24 @@ struct EngineIo {
     audit: Option<AuditWriter>,
     metrics: Arc<Metrics>,
     ctx: AlertContext,
+    journal: Option<journal::Journal>,
+    /// Journaled candidates to sequence again before anything else (after a crash), and
+    /// the keys of the detections already delivered.
+    replay: (Vec<u8>, std::collections::HashSet<String>),
 }
 
 fn engine_loop(set: Arc<RuleSet>, mut engine: Engine, io: EngineIo) -> anyhow::Result<()> {
-    let EngineIo { state_path, rx, mut sinks, audit, metrics, ctx } = io;
+    let EngineIo { state_path, rx, mut sinks, audit, metrics, ctx, journal, replay } = io;
+    let journal = std::cell::RefCell::new(journal);
     let audit = std::cell::RefCell::new(audit);
     let audit_scope = audit.borrow().as_ref().map(AuditWriter::scope);
-    let mut deliver = |dets: Vec<Detection>| -> Result<(), String> {
+    // Detections a crashed run had already delivered: the journal replay and the
+    // reorder buffers it refills find them again, and they are not sent twice.
+    let (replay, delivered_before_crash) = replay;
+    let mut deliver = |mut dets: Vec<Detection>| -> Result<(), String> {
+        if !delivered_before_crash.is_empty() {
+            dets.retain(|d| !delivered_before_crash.contains(&journal::detection_key(&set.rules[d.rule].meta.rule_id, &d.events)));
+        }
         if dets.is_empty() {
             return Ok(());
         }
@@ -387,6 +419,12 @@ fn engine_loop(set: Arc<RuleSet>, mut engine: Engine, io: EngineIo) -> anyhow::R
             }
         }
         metrics.alerts_total.fetch_add(batch.docs.len() as u64, Ordering::Relaxed);
+        if let Some(j) = journal.borrow_mut().as_mut() {
+            let keys = dets.iter().map(|d| journal::detection_key(&set.rules[d.rule].meta.rule_id, &d.events));
+            if let Err(e) = j.mark_delivered(keys) {
+                tracing::warn!(error = %e, "could not mark alerts delivered in the journal; a crash may send them again");
+            }
+        }
         Ok(())
     };
     // Detections whose alerts a sink refused: kept and retried, never dropped. While any
@@ -403,6 +441,17 @@ fn engine_loop(set: Arc<RuleSet>, mut engine: Engine, io: EngineIo) -> anyhow::R
         }
         res
     };
+    if !replay.is_empty() {
+        let lines = replay.iter().filter(|&&b| b == b'\n').count();
+        let chunk = Chunk { bytes: bytes::Bytes::from(replay), origin: crate::source::Origin::new("journal"), first_line: 1 };
+        let dets = engine.push(&chunk);
+        let _ = engine.take_errors();
+        tracing::info!(events = lines, detections = dets.len(), "replayed the candidate journal");
+        if deliver(dets.clone()).is_err() {
+            undelivered = dets;
+        }
+        metrics.set_engine(engine.stats());
+    }
     let mut last_tick = Instant::now();
     loop {
         match rx.recv_timeout(TICK.saturating_sub(last_tick.elapsed())) {
@@ -421,24 +470,25 @@ fn engine_loop(set: Arc<RuleSet>, mut engine: Engine, io: EngineIo) -> anyhow::R
                         }
                     }
                 }
-                // Candidates and events go to the audit trail before the chunk is
-                // sequenced; if that fails the chunk is not sequenced and can come again.
+                // Candidates and events go to the audit trail and the crash journal
+                // before the chunk is sequenced; if that fails the chunk is not sequenced
+                // and can come again.
                 let keep = audit_scope == Some(AuditScope::All);
-                let dets = match engine.push_observed(&chunk, keep, audit_rows(&audit)) {
+                let dets = match engine.push_observed(&chunk, keep, record(&audit, &journal)) {
                     Ok(d) => d,
                     Err(e) => {
                         metrics.audit_errors_total.fetch_add(1, Ordering::Relaxed);
-                        tracing::error!(error = %e, "audit write failed; the batch is refused");
+                        tracing::error!(error = %e, "could not record the batch (audit trail or journal); the batch is refused");
                         match reply {
                             Some(r) => {
-                                let _ = r.send(Err(format!("audit trail: {e}")));
+                                let _ = r.send(Err(format!("recording the batch: {e}")));
                             }
                             // No one to refuse: a stream source waits and this batch is retried.
                             None => {
                                 std::thread::sleep(Duration::from_millis(500));
                                 let mut retried = None;
                                 while retried.is_none() {
-                                    match engine.push_observed(&chunk, keep, audit_rows(&audit)) {
+                                    match engine.push_observed(&chunk, keep, record(&audit, &journal)) {
                                         Ok(d) => retried = Some(d),
                                         Err(_) => std::thread::sleep(Duration::from_millis(500)),
                                     }
@@ -487,18 +537,35 @@ fn engine_loop(set: Arc<RuleSet>, mut engine: Engine, io: EngineIo) -> anyhow::R
             metrics.set_engine(engine.stats());
         }
     }
-    // Release what waits in reorder buffers, keep pending sequences for the next start,
-    // and make a last attempt at undelivered alerts.
+    // Release what waits in reorder buffers and deliver it with anything undelivered;
+    // then keep pending sequences for the next start. If the last delivery fails, no
+    // snapshot is taken: the next start replays the journal and finds those alerts again.
     let mut last = std::mem::take(&mut undelivered);
-    match &state_path {
-        Some(p) => match engine.save_state(p) {
-            Ok(dets) => last.extend(dets),
-            Err(e) => tracing::error!(path = %p.display(), error = %e, "could not save pending sequences"),
-        },
-        None => last.extend(engine.finish()),
-    }
-    if let Err(e) = deliver(last) {
-        tracing::error!(error = %e, "alerts lost at shutdown");
+    last.extend(engine.finish());
+    let delivered = match deliver(last) {
+        Ok(()) => true,
+        Err(e) => {
+            let kept = if journal.borrow().is_some() { "kept in the journal for the next start" } else { "lost" };
+            tracing::error!(error = %e, "alerts undelivered at shutdown: {kept}");
+            false
+        }
+    };
+    let journal = journal.borrow_mut().take();
+    match (&state_path, delivered) {
+        (Some(p), true) => {
+            let next = journal.as_ref().map_or(0, |j| j.generation() + 1);
+            match engine.save_state(p, next) {
+                // The snapshot holds everything the journal did.
+                Ok(_) => {
+                    if let Some(Err(e)) = journal.map(journal::Journal::retire) {
+                        tracing::warn!(error = %e, "could not remove the old journal; the next start removes it");
+                    }
+                }
+                // The journal stays: the next start replays it.
+                Err(e) => tracing::error!(path = %p.display(), error = %e, "could not save pending sequences"),
+            }
+        }
+        _ => {}
     }
     if let Some(a) = audit.borrow_mut().as_mut() {
         if let Err(e) = a.close() {
@@ -508,15 +575,23 @@ fn engine_loop(set: Arc<RuleSet>, mut engine: Engine, io: EngineIo) -> anyhow::R
     Ok(())
 }
 
-/// Writes a filtered chunk's candidate and event rows (per the audit scope).
-fn audit_rows(audit: &std::cell::RefCell<Option<AuditWriter>>) -> impl FnOnce(&crate::engine::Filtered) -> std::io::Result<()> + '_ {
+/// Writes a filtered chunk's candidate and event rows (per the audit scope), then its
+/// stateful candidates to the crash journal.
+fn record<'a>(
+    audit: &'a std::cell::RefCell<Option<AuditWriter>>,
+    journal: &'a std::cell::RefCell<Option<journal::Journal>>,
+) -> impl FnOnce(&crate::engine::Filtered) -> std::io::Result<()> + 'a {
     move |f| {
-        let mut guard = audit.borrow_mut();
-        let Some(a) = guard.as_mut() else { return Ok(()) };
-        if let Some(b) = &f.batch {
-            a.write_events(b)?;
+        if let Some(a) = audit.borrow_mut().as_mut() {
+            if let Some(b) = &f.batch {
+                a.write_events(b)?;
+            }
+            a.write_candidates(&f.candidates)?;
         }
-        a.write_candidates(&f.candidates)
+        match journal.borrow_mut().as_mut() {
+            Some(j) => j.append(f),
+            None => Ok(()),
+        }
     }
 }
 

@@ -1,0 +1,339 @@
+//! The candidate journal: what `seqhound run` needs to rebuild its pending sequences after
+//! a crash.
+//!
+//! A request is answered 200 only after its events were sequenced, so the sender forgets
+//! them. If the process then dies (SIGKILL, OOM kill, power cut of the container), the
+//! pending sequences those events started would be lost, and so would every detection
+//! they were about to complete. So before a chunk is sequenced, the raw lines of its
+//! candidates for stateful rules (sequences and samples: event rules keep no state) are
+//! appended to the journal. On start, the snapshot of the last graceful stop is restored
+//! and the journal is replayed through the engine, which rebuilds the same state:
+//! decoding, filtering and sequencing are deterministic, and candidates keep their order.
+//! Detections delivered to every sink are marked in the journal (`D\t<key>`), and the
+//! replay emits only the detections not marked: those completed but not delivered when
+//! the process died. A crash between delivery and marking emits a detection twice
+//! (at least once; its alert ids are the same).
+//!
+//! Records are `<event time ms>\t<bounded: 0|1>\t<raw JSON line>\n`. A record is
+//! *bounded* when every stateful rule it is a candidate of has a `maxspan`: such an event
+//! cannot take part in any detection once the stream's clock has passed its time by more
+//! than twice the largest `maxspan` plus the lateness, so compaction drops it. Events of
+//! unbounded rules stay until the next graceful stop.
+//!
+//! Writes are not fsynced: the page cache survives the death of the process, which is
+//! the failure this guards against. Compaction and snapshots are fsynced and renamed.
+//!
+//! Snapshots and journals are paired by a generation number: a snapshot taken at a
+//! graceful stop records the generation of the journal that starts after it, so a crash
+//! between writing the snapshot and removing the old journal never replays old events on
+//! top of a snapshot that already holds them.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use crate::engine::Filtered;
+use crate::rule::{RuleSet, RuleShape};
+
+/// Compact once the journal passes this size (and then twice its compacted size).
+const COMPACT_AT_BYTES: u64 = 64 << 20;
+
+pub struct Journal {
+    dir: PathBuf,
+    generation: u64,
+    file: File,
+    bytes: u64,
+    compact_at: u64,
+    /// Per rule: journal its candidates (stateful rules only).
+    stateful: Vec<bool>,
+    /// Per rule: its candidates may be dropped once older than the horizon.
+    bounded: Vec<bool>,
+    /// How far behind the newest event time a bounded record stays useful.
+    horizon_ms: i64,
+    /// Newest event time journaled.
+    max_ts: i64,
+    pub compactions: u64,
+}
+
+impl Journal {
+    /// The journal file of `generation` in `dir`.
+    pub fn path(dir: &Path, generation: u64) -> PathBuf {
+        dir.join(format!("journal-{generation}.ndjson"))
+    }
+
+    /// Open (or create) the journal of `generation`, remove journals of older
+    /// generations, and return the raw NDJSON lines to replay and the keys of the
+    /// detections already delivered.
+    ///
+    /// # Errors
+    /// I/O errors on the data directory.
+    pub fn open(dir: &Path, generation: u64, rules: &RuleSet, lateness_ms: i64) -> std::io::Result<(Journal, Vec<u8>, HashSet<String>)> {
+        for entry in std::fs::read_dir(dir)? {
+            let name = entry?.file_name();
+            let name = name.to_string_lossy();
+            if let Some(g) = name.strip_prefix("journal-").and_then(|n| n.strip_suffix(".ndjson")).and_then(|g| g.parse::<u64>().ok()) {
+                if g < generation {
+                    std::fs::remove_file(dir.join(name.as_ref()))?;
+                }
+            }
+        }
+        let path = Self::path(dir, generation);
+        let mut replay = Vec::new();
+        let mut delivered = HashSet::new();
+        let mut max_ts = i64::MIN;
+        match File::open(&path) {
+            Ok(f) => {
+                for line in BufReader::new(f).split(b'\n') {
+                    let line = line?;
+                    if let Some(key) = line.strip_prefix(b"D\t") {
+                        delivered.insert(String::from_utf8_lossy(key).into_owned());
+                        continue;
+                    }
+                    // A record cut short by the crash has no line end and may be partial:
+                    // `split` still yields it, and the decoder reports it as malformed.
+                    if let Some((ts, _, raw)) = parse_record(&line) {
+                        max_ts = max_ts.max(ts);
+                        replay.extend_from_slice(raw);
+                        replay.push(b'\n');
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+        // A torn last record must not glue onto the next one.
+        let bytes = file.metadata()?.len();
+        let mut j = Journal {
+            dir: dir.to_path_buf(),
+            generation,
+            file,
+            bytes,
+            compact_at: COMPACT_AT_BYTES,
+            stateful: rules.rules.iter().map(|r| r.shape != RuleShape::Event).collect(),
+            bounded: rules.rules.iter().map(|r| r.shape == RuleShape::Sequence && r.maxspan_ms.is_some()).collect(),
+            horizon_ms: rules.rules.iter().filter_map(|r| r.maxspan_ms).max().unwrap_or(0).saturating_mul(2).saturating_add(lateness_ms.max(0)),
+            max_ts,
+            compactions: 0,
+        };
+        if bytes > 0 {
+            j.file.write_all(b"\n")?;
+            j.bytes += 1;
+        }
+        Ok((j, replay, delivered))
+    }
+
+    /// Record that these detections reached every sink.
+    ///
+    /// # Errors
+    /// I/O errors writing the journal (the detections may then be emitted again after a
+    /// crash).
+    pub fn mark_delivered(&mut self, keys: impl Iterator<Item = String>) -> std::io::Result<()> {
+        let mut buf = Vec::new();
+        for k in keys {
+            buf.extend_from_slice(b"D\t");
+            buf.extend_from_slice(k.as_bytes());
+            buf.push(b'\n');
+        }
+        self.file.write_all(&buf)?;
+        self.bytes += buf.len() as u64;
+        Ok(())
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Rules whose candidates are journaled until the next graceful stop.
+    pub fn unbounded_rules<'a>(&self, rules: &'a RuleSet) -> Vec<&'a str> {
+        rules.rules.iter().enumerate().filter(|(i, _)| self.stateful[*i] && !self.bounded[*i]).map(|(_, r)| r.meta.name.as_str()).collect()
+    }
+
+    /// Append the candidates of stateful rules in `f`, in arrival order.
+    ///
+    /// # Errors
+    /// I/O errors writing the journal: the chunk must then not be sequenced.
+    pub fn append(&mut self, f: &Filtered) -> std::io::Result<()> {
+        // One record per event, even when several rules want it.
+        let mut events: Vec<(u64, i64, bool, &[u8])> = Vec::new();
+        for (rule, cands) in f.candidates.per_rule.iter().enumerate() {
+            if !self.stateful.get(rule).copied().unwrap_or(true) {
+                continue;
+            }
+            let bounded = self.bounded.get(rule).copied().unwrap_or(false);
+            for c in cands {
+                events.push((c.ordinal.arrival, c.ordinal.timestamp_ms, bounded, &c.event.raw));
+            }
+        }
+        if events.is_empty() {
+            return Ok(());
+        }
+        events.sort_by_key(|e| e.0);
+        let mut buf = Vec::new();
+        let mut i = 0;
+        while i < events.len() {
+            let (arrival, mut ts, mut bounded, raw) = events[i];
+            let mut j = i + 1;
+            while j < events.len() && events[j].0 == arrival {
+                ts = ts.min(events[j].1);
+                bounded &= events[j].2;
+                j += 1;
+            }
+            self.max_ts = self.max_ts.max(ts);
+            buf.extend_from_slice(format!("{ts}\t{}\t", u8::from(bounded)).as_bytes());
+            buf.extend_from_slice(raw);
+            buf.push(b'\n');
+            i = j;
+        }
+        self.file.write_all(&buf)?;
+        self.bytes += buf.len() as u64;
+        if self.bytes >= self.compact_at {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    /// Rewrite the journal without bounded records older than the horizon.
+    fn compact(&mut self) -> std::io::Result<()> {
+        let cutoff = self.max_ts.saturating_sub(self.horizon_ms);
+        let path = Self::path(&self.dir, self.generation);
+        let tmp = path.with_extension("compacting");
+        let mut out = std::io::BufWriter::new(File::create(&tmp)?);
+        let mut kept = 0u64;
+        for line in BufReader::new(File::open(&path)?).split(b'\n') {
+            let line = line?;
+            let keep = match parse_record(&line) {
+                Some((ts, bounded, _)) => !bounded || ts >= cutoff,
+                // Delivery marks are tiny; they stay until the next graceful stop.
+                None => line.starts_with(b"D\t"),
+            };
+            if keep {
+                out.write_all(&line)?;
+                out.write_all(b"\n")?;
+                kept += line.len() as u64 + 1;
+            }
+        }
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        File::open(&self.dir)?.sync_all()?;
+        self.file = std::fs::OpenOptions::new().append(true).open(&path)?;
+        self.bytes = kept;
+        self.compact_at = COMPACT_AT_BYTES.max(kept.saturating_mul(2));
+        self.compactions += 1;
+        Ok(())
+    }
+
+    /// After a snapshot recorded `generation + 1`: start that journal, drop this one.
+    ///
+    /// # Errors
+    /// I/O errors removing the old journal (the next start removes it).
+    pub fn retire(self) -> std::io::Result<()> {
+        let path = Self::path(&self.dir, self.generation);
+        drop(self.file);
+        std::fs::remove_file(path)
+    }
+}
+
+/// The key a delivered detection is marked by: its rule and the exact bytes of its events.
+pub fn detection_key(rule_id: &str, events: &[crate::sequence::EventRef]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(rule_id.as_bytes());
+    for e in events {
+        h.update((e.raw.len() as u64).to_le_bytes());
+        h.update(&e.raw);
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// `(event time, bounded, raw line)` of a well-formed record.
+fn parse_record(line: &[u8]) -> Option<(i64, bool, &[u8])> {
+    let mut parts = line.splitn(3, |&b| b == b'\t');
+    let ts = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
+    let bounded = match parts.next()? {
+        b"0" => false,
+        b"1" => true,
+        _ => return None,
+    };
+    Some((ts, bounded, parts.next()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Engine, EngineOptions};
+    use crate::source::{Chunk, Origin};
+    use std::sync::Arc;
+
+    /// Journal a generated stream with a tiny compaction threshold: compaction runs, keeps
+    /// only records inside the horizon, and a fresh engine fed the compacted journal then
+    /// the rest of the stream finds every detection the uninterrupted run finds there.
+    #[test]
+    fn compaction_keeps_what_later_detections_need() {
+        let dir = std::env::temp_dir().join(format!("seqhound-journal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let rules = Arc::new(RuleSet::embedded_default().unwrap());
+        let mut data = Vec::new();
+        crate::generate::generate(&crate::generate::GenerateConfig { seed: 11, hosts: 5, events: 4_000 }, &mut data).unwrap();
+        let lines: Vec<&[u8]> = data.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+        let (head, tail) = lines.split_at(3_000);
+        let chunk = |ls: &[&[u8]]| Chunk { bytes: bytes::Bytes::from(ls.join(&b'\n')), origin: Origin::new("t"), first_line: 1 };
+        let key = |d: &crate::sequence::Detection| detection_key(&rules.rules[d.rule].meta.rule_id, &d.events);
+
+        // Uninterrupted: the detections completed by the tail.
+        let opts = EngineOptions { lateness_ms: 0, ..Default::default() };
+        let mut whole = Engine::new(rules.clone(), opts.clone());
+        let mut before: HashSet<String> = HashSet::new();
+        for ls in head.chunks(100) {
+            before.extend(whole.push(&chunk(ls)).iter().map(key));
+        }
+        let mut after: HashSet<String> = HashSet::new();
+        for ls in tail.chunks(100) {
+            after.extend(whole.push(&chunk(ls)).iter().map(key));
+        }
+        after.extend(whole.finish().iter().map(key));
+        let after: HashSet<String> = after.difference(&before).cloned().collect();
+        assert!(!after.is_empty());
+
+        // Journaled head, compacted many times.
+        let (mut j, replay, _) = Journal::open(&dir, 0, &rules, 0).unwrap();
+        assert!(replay.is_empty());
+        j.compact_at = 4_096;
+        let mut decoder = Engine::new_decoder(&rules, &opts);
+        for ls in head.chunks(100) {
+            let f = crate::engine::decode_and_filter(&rules, &mut decoder, &chunk(ls));
+            j.append(&f).unwrap();
+        }
+        assert!(j.compactions > 0);
+        drop(j);
+        let (_, replay, _) = Journal::open(&dir, 0, &rules, 0).unwrap();
+        let kept = replay.iter().filter(|&&b| b == b'\n').count();
+        let candidates = head.iter().filter(|l| rules.precheck.may_match(l)).count();
+        assert!(kept < candidates, "compaction kept {kept} of at most {candidates} records");
+
+        // Rebuilt from the compacted journal, then the tail.
+        let mut rebuilt = Engine::new(rules.clone(), opts);
+        let replayed: Vec<String> = rebuilt.push(&Chunk { bytes: replay.into(), origin: Origin::new("journal"), first_line: 1 }).iter().map(key).collect();
+        assert!(replayed.iter().all(|k| before.contains(k)), "the replay found a detection the stream did not have");
+        let mut found: HashSet<String> = HashSet::new();
+        for ls in tail.chunks(100) {
+            found.extend(rebuilt.push(&chunk(ls)).iter().map(key));
+        }
+        found.extend(rebuilt.finish().iter().map(key));
+        let found: HashSet<String> = found.difference(&before).cloned().collect();
+        assert_eq!(found, after);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn records_round_trip_and_torn_lines_are_skipped() {
+        assert_eq!(parse_record(b"12\t1\t{\"a\":1}"), Some((12, true, &b"{\"a\":1}"[..])));
+        assert_eq!(parse_record(b"-5\t0\t{}"), Some((-5, false, &b"{}"[..])));
+        assert_eq!(parse_record(b"12\t1"), None);
+        assert_eq!(parse_record(b"1x\t1\t{}"), None);
+        assert_eq!(parse_record(b""), None);
+    }
+}
