@@ -22,6 +22,8 @@ pub struct Metrics {
     pub events_not_logs_total: AtomicU64,
     /// Audit trail writes that failed (their requests were refused).
     pub audit_errors_total: AtomicU64,
+    /// Socket lines longer than the line limit, skipped.
+    pub lines_oversized_total: AtomicU64,
     pub latency_count: AtomicU64,
     pub latency_sum_micros: AtomicU64,
     /// Cumulative buckets of end-to-end processing latency (request in → alerts accepted).
@@ -57,6 +59,7 @@ impl Metrics {
             let _ = writeln!(o, "# HELP seqhound_{name} {help}\n# TYPE seqhound_{name} counter\nseqhound_{name} {v}");
         };
         counter("requests_total", "Requests and socket batches received.", self.requests_total.load(Relaxed));
+        counter("lines_oversized_total", "Socket lines over the line limit, skipped.", self.lines_oversized_total.load(Relaxed));
         counter("requests_rejected_busy_total", "Requests answered 503 (back-pressure or shutdown).", self.requests_rejected_busy_total.load(Relaxed));
         counter("requests_rejected_bad_total", "Requests refused as invalid (4xx).", self.requests_rejected_bad_total.load(Relaxed));
         counter("requests_unauthorized_total", "Requests without a valid bearer token.", self.requests_unauthorized_total.load(Relaxed));

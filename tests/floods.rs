@@ -1,0 +1,274 @@
+//! Floods against `seqhound run` (a separate process, as in production): 10 000 idle
+//! connections, slow-loris clients, a stream of malformed lines, a socket line that never
+//! ends — each gets a bounded, clear outcome, and a well-behaved client keeps being
+//! served. And a flood of distinct stage-1 keys stays within the state cap.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use seqhound::engine::{Engine, EngineOptions};
+use seqhound::rule::RuleSet;
+use seqhound::source::{Chunk, Origin};
+
+struct Service {
+    child: Child,
+    http: SocketAddr,
+    socket: SocketAddr,
+    alerts: std::path::PathBuf,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+impl Service {
+    fn start(tag: &str) -> Service {
+        let dir = std::env::temp_dir().join(format!("seqhound-flood-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (http, socket) = (free_addr(), free_addr());
+        let alerts = dir.join("alerts.txt");
+        let config = dir.join("seqhound.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[sources.http]\ntype = \"http_server\"\naddress = \"{http}\"\n\n[sources.tcp]\ntype = \"socket\"\nmode = \"tcp\"\naddress = \"{socket}\"\n\n[transforms.detect]\ntype = \"detection\"\ninputs = [\"http\", \"tcp\"]\nlateness = \"100ms\"\n\n[sinks.file]\ntype = \"file\"\ninputs = [\"detect\"]\npath = \"{}\"\nencoding.codec = \"text\"\n",
+                alerts.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_seqhound"))
+            .args(["run", "--config", config.to_str().unwrap()])
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let svc = Service { child, http, socket, alerts, dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while get(svc.http, "/health").is_none() {
+            assert!(Instant::now() < deadline, "service did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        svc
+    }
+
+    fn detections(&self) -> usize {
+        std::fs::read_to_string(&self.alerts).unwrap_or_default().lines().filter(|l| l.contains(" events=")).count()
+    }
+
+    fn wait_detections(&self, n: usize) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.detections() < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.detections()
+    }
+
+    fn metric(&self, name: &str) -> u64 {
+        let text = get(self.http, "/metrics").unwrap_or_default();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("seqhound_{name} ")).or_else(|| l.strip_prefix(&format!("{name} "))))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map_or(0, |v| v as u64)
+    }
+}
+
+/// One request on a fresh connection: (status, body), or `None` on an I/O error.
+fn request(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    let head = format!("{method} {path} HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+    s.write_all(head.as_bytes()).ok()?;
+    s.write_all(body).ok()?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok()?;
+    let status = resp.split(' ').nth(1)?.parse().ok()?;
+    Some((status, resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()))
+}
+
+fn get(addr: SocketAddr, path: &str) -> Option<String> {
+    request(addr, "GET", path, b"").filter(|(s, _)| *s == 200).map(|(_, b)| b)
+}
+
+/// One true positive of the seed rule on host `h`.
+fn pair(h: &str) -> String {
+    format!(
+        "{{\"@timestamp\":\"2026-11-02T09:00:00.000Z\",\"event\":{{\"id\":\"{h}-1\",\"category\":[\"process\"],\"type\":[\"start\"],\"action\":\"exec\"}},\"host\":{{\"id\":\"{h}\",\"os\":{{\"type\":\"macos\"}}}},\"process\":{{\"name\":\"bash\",\"entity_id\":\"E-{h}\",\"parent\":{{\"name\":\"installer\",\"entity_id\":\"P-{h}\"}}}}}}\n{{\"@timestamp\":\"2026-11-02T09:00:03.000Z\",\"event\":{{\"id\":\"{h}-2\",\"category\":[\"network\"],\"type\":[\"start\"],\"action\":\"connection_attempted\"}},\"host\":{{\"id\":\"{h}\",\"os\":{{\"type\":\"macos\"}}}},\"process\":{{\"name\":\"curl\",\"entity_id\":\"C-{h}\",\"parent\":{{\"entity_id\":\"E-{h}\"}}}}}}"
+    )
+}
+
+/// The soft limit on open files, which bounds how many connections this test can hold.
+fn open_file_limit() -> usize {
+    let out = Command::new("sh").args(["-c", "ulimit -n"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(1024)
+}
+
+#[test]
+fn idle_connections_and_slow_loris_do_not_starve_good_clients() {
+    let svc = Service::start("idle");
+    // Idle connections: as many as 10 000, within this process's open-file limit (the
+    // service process has the same limit and needs one descriptor per connection too).
+    let n = 10_000.min(open_file_limit().saturating_sub(500));
+    let mut idle = Vec::with_capacity(n);
+    for _ in 0..n {
+        match TcpStream::connect_timeout(&svc.http, Duration::from_secs(5)) {
+            Ok(s) => idle.push(s),
+            Err(e) => panic!("connection {} refused: {e}", idle.len()),
+        }
+    }
+    // Slow loris: headers that never end, a byte at a time.
+    let mut loris: Vec<TcpStream> = (0..50).map(|_| TcpStream::connect(svc.http).unwrap()).collect();
+    for s in &mut loris {
+        s.write_all(b"POST / HTTP/1.1\r\nhost: x\r\n").unwrap();
+    }
+    // A well-behaved client is served promptly meanwhile.
+    let t = Instant::now();
+    assert_eq!(request(svc.http, "POST", "/", pair("h-idle").as_bytes()).map(|r| r.0), Some(200));
+    let served_in = t.elapsed();
+    assert!(served_in < Duration::from_secs(5), "served in {served_in:?}");
+    assert_eq!(svc.wait_detections(1), 1);
+    // The slow clients are cut off by the header timeout (10 s), not served forever.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut closed = 0;
+    for s in &mut loris {
+        s.set_read_timeout(Some(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)))).unwrap();
+        let _ = s.write_all(b"x");
+        // The server ends it: EOF (perhaps after a 408 answer) or a reset. A read
+        // timeout means it is still open.
+        let mut buf = [0u8; 256];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => {
+                    closed += 1;
+                    break;
+                }
+                Ok(_) => continue,
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => break,
+                Err(_) => {
+                    closed += 1;
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(closed, loris.len(), "slow-loris connections left open");
+    // Idle connections are ended by the same timeout: they cannot pin descriptors forever.
+    let mut idle_closed = 0;
+    for s in &mut idle {
+        s.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+        let mut buf = [0u8; 64];
+        if matches!(s.read(&mut buf), Ok(0)) || matches!(s.read(&mut buf), Ok(0)) {
+            idle_closed += 1;
+        }
+    }
+    assert_eq!(idle_closed, idle.len(), "idle connections left open past the timeout");
+    eprintln!("idle connections held: {n}; good request served in {served_in:?}; slow-loris connections closed: {closed}");
+    assert_eq!(request(svc.http, "POST", "/", pair("h-after").as_bytes()).map(|r| r.0), Some(200));
+    assert_eq!(svc.wait_detections(2), 2);
+    drop(idle);
+}
+
+#[test]
+fn malformed_flood_is_counted_and_good_events_still_detected() {
+    let svc = Service::start("malformed");
+    // Broken variants of a stage-1 event: they carry the rule's literals, so the
+    // pre-check passes them on and the strict parser must refuse them.
+    let good = pair("h-bad");
+    let exec = good.lines().next().unwrap().as_bytes();
+    let kinds: Vec<Vec<u8>> = vec![
+        exec[..exec.len() - 1].to_vec(),
+        [b"[", exec, b"]"].concat(),
+        [&exec[..exec.len() - 1], b",\"host\":{}}"].concat(),
+        [&exec[..10], b"\xff\xfe", &exec[10..]].concat(),
+        [exec, b" trailing"].concat(),
+        String::from_utf8_lossy(exec).replace("2026-11-02T09:00:00.000Z", "never").into_bytes(),
+    ];
+    let mut body = Vec::new();
+    for i in 0..20_000 {
+        body.extend_from_slice(&kinds[i % kinds.len()]);
+        body.push(b'\n');
+    }
+    for _ in 0..5 {
+        let r = request(svc.http, "POST", "/", &body).map(|r| r.0);
+        assert!(matches!(r, Some(200) | Some(400)), "malformed batch answered {r:?}");
+    }
+    // Good events mixed with garbage in one request: still found.
+    let mixed = format!("garbage\n{}\n{{\"x\":\n", pair("h-mixed"));
+    assert_eq!(request(svc.http, "POST", "/", mixed.as_bytes()).map(|r| r.0), Some(200));
+    assert_eq!(svc.wait_detections(1), 1);
+    let errors = svc.metric("parse_errors_total");
+    assert!(errors >= 100_000, "parse errors counted: {errors}");
+}
+
+#[test]
+fn endless_socket_line_is_skipped_and_the_connection_keeps_working() {
+    let svc = Service::start("socketline");
+    let mut s = TcpStream::connect(svc.socket).unwrap();
+    let pair1 = pair("h-before");
+    s.write_all(pair1.as_bytes()).unwrap();
+    s.write_all(b"\n").unwrap();
+    // 40 MiB without a line end: over the 32 MiB line limit.
+    let junk = vec![b'x'; 1 << 20];
+    for _ in 0..40 {
+        s.write_all(&junk).unwrap();
+    }
+    s.write_all(b"\n").unwrap();
+    s.write_all(pair("h-after").as_bytes()).unwrap();
+    s.write_all(b"\n").unwrap();
+    drop(s);
+    assert_eq!(svc.wait_detections(2), 2, "the lines around the oversized one are kept");
+    assert_eq!(svc.metric("lines_oversized_total"), 1, "{:?}", get(svc.http, "/metrics"));
+}
+
+/// 200 000 distinct stage-1 keys against a cap of 10 000 pending sequences: the state
+/// never exceeds the cap, the oldest are evicted first and counted, and a sequence
+/// started after the flood is still found. (The closing figures of the 10 000 000-key
+/// flood come from the release binary; see the README.)
+#[test]
+fn key_flood_stays_within_the_state_cap() {
+    let rules = Arc::new(RuleSet::embedded_default().unwrap());
+    let cap = 10_000;
+    let mut engine = Engine::new(rules, EngineOptions { lateness_ms: 0, pending_cap: cap, precheck: true });
+    let keys = 200_000u64;
+    let exec = |i: u64, ms: u64| {
+        format!("{{\"@timestamp\":{ms},\"event\":{{\"id\":\"f-{i}\",\"category\":[\"process\"],\"type\":[\"start\"],\"action\":\"exec\"}},\"host\":{{\"id\":\"flood\",\"os\":{{\"type\":\"macos\"}}}},\"process\":{{\"name\":\"bash\",\"entity_id\":\"E-{i}\",\"parent\":{{\"name\":\"installer\"}}}}}}\n")
+    };
+    let curl = |i: u64, ms: u64| {
+        format!("{{\"@timestamp\":{ms},\"event\":{{\"id\":\"c-{i}\",\"category\":[\"network\"],\"type\":[\"start\"]}},\"host\":{{\"id\":\"flood\",\"os\":{{\"type\":\"macos\"}}}},\"process\":{{\"name\":\"curl\",\"parent\":{{\"entity_id\":\"E-{i}\"}}}}}}\n")
+    };
+    let base = 1_790_000_000_000u64;
+    let mut max_pending = 0;
+    let mut detections = 0;
+    for block in 0..(keys / 10_000) {
+        let mut text = String::new();
+        for i in block * 10_000..(block + 1) * 10_000 {
+            // All within one second: maxspan never expires them, only the cap can.
+            text.push_str(&exec(i, base + i / 1_000));
+        }
+        let chunk = Chunk { bytes: text.into(), origin: Origin::new("flood"), first_line: 1 };
+        detections += engine.push(&chunk).len();
+        max_pending = max_pending.max(engine.stats().sequence.pending);
+    }
+    // The oldest key was evicted; the newest is still pending and completes.
+    let tail = format!("{}{}", curl(0, base + 400), curl(keys - 1, base + 400));
+    detections += engine.push(&Chunk { bytes: tail.into(), origin: Origin::new("flood"), first_line: 1 }).len();
+    detections += engine.finish().len();
+    let stats = engine.stats();
+    assert!(max_pending <= cap as u64, "pending {max_pending} over the cap {cap}");
+    assert_eq!(stats.sequence.evicted, keys - cap as u64);
+    assert_eq!(detections, 1, "only the newest key's sequence survives the flood");
+}
+
