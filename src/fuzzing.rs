@@ -6,6 +6,8 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
+use crate::source::framing::LineFramer;
+
 use crate::engine::{decode_and_filter, Engine, EngineOptions};
 use crate::rule::RuleSet;
 use crate::source::{Chunk, Origin};
@@ -83,4 +85,58 @@ pub fn http_body(data: &[u8]) {
     if let Ok(lines) = crate::service::body_to_ndjson(encoding, json_type, native, Bytes::copy_from_slice(body), 1 << 20) {
         decode(&lines);
     }
+}
+
+/// Frame `input` fed to a [`LineFramer`] in pieces of `sizes` (cycled): every line seen
+/// with its number (blank lines included), and the numbers of the oversized lines.
+pub fn frame_lines(input: &[u8], sizes: &[usize], max_line: usize) -> (Vec<(u64, Vec<u8>)>, Vec<u64>) {
+    let mut f = LineFramer::new(max_line);
+    let mut out = Vec::new();
+    let mut collect = |fr: crate::source::framing::Framed| {
+        let mut lines: Vec<&[u8]> = fr.bytes.split(|&b| b == b'\n').collect();
+        // A trailing `\n` yields one empty piece past the end: not a line.
+        if fr.bytes.ends_with(b"\n") {
+            lines.pop();
+        }
+        for (i, l) in lines.into_iter().enumerate() {
+            out.push((fr.first_line + i as u64, l.to_vec()));
+        }
+    };
+    let mut pos = 0;
+    let mut k = 0;
+    while pos < input.len() {
+        let n = sizes.get(k % sizes.len().max(1)).copied().unwrap_or(1).clamp(1, input.len() - pos);
+        k += 1;
+        f.buffer().extend_from_slice(&input[pos..pos + n]);
+        pos += n;
+        if let Some(fr) = f.next_chunk(false) {
+            collect(fr);
+        }
+    }
+    if let Some(fr) = f.next_chunk(true) {
+        collect(fr);
+    }
+    (out, f.take_oversized())
+}
+
+/// Socket framing against a line split of the whole input: the first byte sets the line
+/// limit, the next ones the read sizes, the rest is the stream. Every line within the
+/// limit comes out once, with its number and bytes; every longer line is reported and
+/// none of its bytes come out.
+pub fn socket_framing(data: &[u8]) {
+    let Some((&limit, rest)) = data.split_first() else { return };
+    let Some((&reads, rest)) = rest.split_first() else { return };
+    let max_line = usize::from(limit % 64) + 1;
+    let sizes: Vec<usize> = (0..4).map(|i| usize::from(reads.rotate_left(i * 2) % 17) + 1).collect();
+    let (framed, oversized) = frame_lines(rest, &sizes, max_line);
+    let mut lines: Vec<&[u8]> = rest.split(|&b| b == b'\n').collect();
+    if rest.ends_with(b"\n") || rest.is_empty() {
+        lines.pop();
+    }
+    let expected: Vec<(u64, Vec<u8>)> =
+        lines.iter().enumerate().filter(|(_, l)| !l.is_empty() && l.len() <= max_line).map(|(i, l)| (i as u64 + 1, l.to_vec())).collect();
+    let expected_over: Vec<u64> = lines.iter().enumerate().filter(|(_, l)| l.len() > max_line).map(|(i, _)| i as u64 + 1).collect();
+    let got: Vec<(u64, Vec<u8>)> = framed.into_iter().filter(|(_, l)| !l.is_empty()).collect();
+    assert_eq!(got, expected, "framed lines differ (limit {max_line}, reads {sizes:?})");
+    assert_eq!(oversized, expected_over, "oversized lines differ (limit {max_line}, reads {sizes:?})");
 }

@@ -47,3 +47,8 @@ fn config_inputs() {
 fn http_body_inputs() {
     run("http_body", seqhound::fuzzing::http_body);
 }
+
+#[test]
+fn socket_framing_inputs() {
+    run("socket_framing", seqhound::fuzzing::socket_framing);
+}

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use crossbeam_channel::TrySendError;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_rustls::TlsAcceptor;
@@ -14,6 +14,7 @@ use tokio_rustls::TlsAcceptor;
 use super::http::unwrap_native;
 use super::{Shared, Work};
 use crate::source::file::{open, LineChunker};
+use crate::source::framing::{Framed, LineFramer};
 use crate::source::{Chunk, Origin};
 
 /// Newline-delimited JSON over TCP, as Vector's `socket` sink sends it. Nothing is ever
@@ -48,39 +49,20 @@ async fn read_lines<S: AsyncRead + Unpin>(stream: S, name: &str, native: bool, s
 }
 
 /// [`read_lines`] with the line limit as a parameter. A line over `max_line` is skipped
-/// up to its end, counted and logged; the lines around it are kept.
+/// whole, counted and logged; the lines around it are kept (see [`LineFramer`]).
 pub(super) async fn read_lines_limited<S: AsyncRead + Unpin>(mut stream: S, name: &str, native: bool, shared: &Shared, max_line: usize) {
-    let mut buf = BytesMut::with_capacity(256 * 1024);
-    let mut line = 1u64;
-    // Inside an oversized line: drop bytes until its end.
-    let mut skipping = false;
+    let mut framer = LineFramer::new(max_line);
     loop {
-        let n = stream.read_buf(&mut buf).await.unwrap_or_default();
+        let n = stream.read_buf(framer.buffer()).await.unwrap_or_default();
         let eof = n == 0;
-        if skipping {
-            match memchr::memchr(b'\n', &buf) {
-                Some(i) => {
-                    let _ = buf.split_to(i + 1);
-                    skipping = false;
-                    line += 1;
-                }
-                None => buf.clear(),
-            }
-        }
-        let open_line = memchr::memrchr(b'\n', &buf).map_or(buf.len(), |i| buf.len() - i - 1);
-        if !skipping && open_line > max_line {
+        let framed = framer.next_chunk(eof);
+        for line in framer.take_oversized() {
             shared.metrics.lines_oversized_total.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(source = %name, line, limit = max_line, "skipped a line over the line limit");
-            buf.truncate(buf.len() - open_line);
-            skipping = true;
         }
-        let cut = if eof { buf.len() } else { memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1) };
-        if cut > 0 && (eof || buf.len() >= 64 * 1024 || cut == buf.len()) {
-            let bytes = blank_oversized_lines(buf.split_to(cut), max_line, name, line, shared).freeze();
+        if let Some(Framed { bytes, first_line }) = framed {
             let lines = if native { Bytes::from(unwrap_native(&bytes)) } else { bytes };
-            let count = memchr::memchr_iter(b'\n', &lines).count() as u64;
-            let mut chunk = Chunk { bytes: lines, origin: Origin::new(name), first_line: line };
-            line += count;
+            let mut chunk = Chunk { bytes: lines, origin: Origin::new(name), first_line };
             shared.metrics.requests_total.fetch_add(1, Ordering::Relaxed);
             // Back-pressure: wait for room instead of dropping.
             loop {
@@ -98,33 +80,6 @@ pub(super) async fn read_lines_limited<S: AsyncRead + Unpin>(mut stream: S, name
             return;
         }
     }
-}
-
-/// Empty every complete line of `chunk` longer than `max_line` (a read can bring a whole
-/// oversized line at once), counting and logging each; line numbers stay as they were.
-fn blank_oversized_lines(mut chunk: BytesMut, max_line: usize, name: &str, first_line: u64, shared: &Shared) -> BytesMut {
-    let mut start = 0;
-    let mut oversized = Vec::new();
-    for (n, end) in memchr::memchr_iter(b'\n', &chunk).chain(std::iter::once(chunk.len())).enumerate() {
-        if end - start > max_line {
-            oversized.push((start, end, first_line + n as u64));
-        }
-        start = end + 1;
-    }
-    if oversized.is_empty() {
-        return chunk;
-    }
-    let mut kept = BytesMut::with_capacity(chunk.len());
-    let mut from = 0;
-    for (a, b, line) in oversized {
-        shared.metrics.lines_oversized_total.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(source = %name, line, limit = max_line, "skipped a line over the line limit");
-        kept.extend_from_slice(&chunk[from..a]);
-        from = b;
-    }
-    kept.extend_from_slice(&chunk[from..]);
-    chunk.clear();
-    kept
 }
 
 /// `stdin` and `file` sources: read in a thread, blocking on back-pressure.

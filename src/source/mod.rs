@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 pub mod file;
+pub mod framing;
 pub mod vector;
 
 /// Whole lines of NDJSON plus where they came from.
