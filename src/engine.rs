@@ -229,6 +229,7 @@ impl Engine {
             let t = q.stats();
             seq.late += t.late;
             seq.evicted += t.evicted;
+            seq.reorder_forced += t.reorder_forced;
             seq.expired += t.expired;
             seq.maxspan_rejected += t.maxspan_rejected;
             seq.pending += t.pending;

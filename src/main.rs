@@ -426,6 +426,12 @@ fn summary(set: &RuleSet, s: &Stats, secs: f64) -> String {
         "late: {}  evicted: {}  maxspan-rejected: {}  pending at end: {}\n",
         s.sequence.late, s.sequence.evicted, s.sequence.maxspan_rejected, s.sequence.pending
     ));
+    if s.sequence.reorder_forced > 0 {
+        out.push_str(&format!(
+            "warning: {} candidates left a reorder buffer before the lateness because it reached the state cap (--state-cap)\n",
+            s.sequence.reorder_forced
+        ));
+    }
     let eps = if secs > 0.0 { s.events as f64 / secs } else { 0.0 };
     let mbps = if secs > 0.0 { s.bytes as f64 / secs / 1e6 } else { 0.0 };
     out.push_str(&format!("elapsed: {secs:.3}s  {eps:.0} events/s  {mbps:.1} MB/s"));

@@ -191,6 +191,11 @@ impl Sequencer {
                     while let Some((o, e)) = self.partitions.get_mut(&head).and_then(|p| p.pop_ready(self.lateness_ms)) {
                         self.apply(o, e, out);
                     }
+                    // Memory stays bounded by the state cap also inside the lateness.
+                    while let Some((o, e)) = self.partitions.get_mut(&head).filter(|p| p.len() > self.cap).and_then(Partition::pop_oldest) {
+                        self.stats.reorder_forced += 1;
+                        self.apply(o, e, out);
+                    }
                 }
             }
         }

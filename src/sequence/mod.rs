@@ -97,6 +97,10 @@ pub struct SequenceStats {
     pub late: u64,
     /// Pending sequences evicted by the state cap (oldest first).
     pub evicted: u64,
+    /// Candidates released from a reorder buffer before the lateness had passed, because
+    /// the buffer reached the state cap (a flood inside the lateness window). A later
+    /// candidate older than them is then evaluated out of order (counted as late).
+    pub reorder_forced: u64,
     /// Pending sequences dropped because maxspan had certainly passed.
     pub expired: u64,
     /// Sequences discarded because a missing-event stage `![…]` found its event.

@@ -63,6 +63,13 @@ impl Partition {
         }
     }
 
+    /// Pop the oldest entry whatever the watermark says (the buffer is over its cap).
+    pub fn pop_oldest(&mut self) -> Option<(Ordinal, Entry)> {
+        let (o, e) = self.buffer.pop_first()?;
+        self.released = Some(o);
+        Some((o, e))
+    }
+
     /// Pop everything (end of input), in order.
     pub fn drain(&mut self) -> Vec<(Ordinal, Entry)> {
         let all = std::mem::take(&mut self.buffer);
