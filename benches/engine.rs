@@ -112,6 +112,41 @@ fn benches(c: &mut Criterion) {
         })
     });
     g.finish();
+    macos_rules(c, &data);
+}
+
+/// Every macOS rule of Elastic's detection-rules corpus that compiles, loaded together
+/// (when `../shared/corpora` is present). The expected counts: the same run without the
+/// pre-check and cut into other chunks must agree, detection for detection.
+fn macos_rules(c: &mut Criterion, data: &[u8]) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora/detection-rules/rules/macos");
+    if !dir.is_dir() {
+        eprintln!("macos-rules: {} not found, skipped", dir.display());
+        return;
+    }
+    let (set, _unsupported) = RuleSet::load(&[dir]).expect("rules");
+    let rules = Arc::new(set);
+    let (dets, _) = replay_slices(rules.clone(), EngineOptions::default(), data, &cuts(data));
+    let other_cuts: Vec<usize> = (1..).map(|i| i * 7_001).take_while(|&c| c < data.len()).collect();
+    let (dets_nopc, _) = replay_slices(rules.clone(), EngineOptions { precheck: false, ..Default::default() }, data, &other_cuts);
+    assert_eq!(dets.len(), dets_nopc.len(), "pre-check or chunking changed the result");
+    assert!(!dets.is_empty());
+    let chunks = chunks_at(data, &cuts(data), &Origin::new("bench"));
+    let mut g = c.benchmark_group("macos-rules");
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    g.sample_size(10);
+    g.bench_function(format!("end-to-end replay ({} rules, {EVENTS} events, {} detections)", rules.rules.len(), dets.len()), |b| {
+        b.iter(|| {
+            let mut engine = Engine::new(rules.clone(), EngineOptions::default());
+            let mut n = 0usize;
+            for ch in &chunks {
+                n += engine.push(black_box(ch)).len();
+            }
+            n += engine.finish().len();
+            assert_eq!(n, dets.len());
+        })
+    });
+    g.finish();
 }
 
 criterion_group!(engine, benches);
