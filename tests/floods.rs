@@ -275,3 +275,33 @@ fn key_flood_stays_within_the_state_cap() {
     assert_eq!(detections, 1, "only the newest key's sequence survives the flood");
 }
 
+
+/// One forged far-future timestamp must not make every other host look quiet: a victim
+/// host's out-of-order pair (its curl before its exec, within the lateness) arriving
+/// while the partitions are garbage-collected is still put in order and detected.
+#[test]
+fn forged_future_timestamp_does_not_release_other_hosts_early() {
+    let rules = Arc::new(RuleSet::embedded_default().unwrap());
+    let mut engine = Engine::new(rules, EngineOptions { lateness_ms: 5_000, pending_cap: 1_000_000, precheck: true });
+    let base = 1_790_000_000_000u64;
+    let exec = |host: &str, id: u64, ms: u64| {
+        format!("{{\"@timestamp\":{ms},\"event\":{{\"id\":\"x-{id}\",\"category\":[\"process\"],\"type\":[\"start\"],\"action\":\"exec\"}},\"host\":{{\"id\":\"{host}\",\"os\":{{\"type\":\"macos\"}}}},\"process\":{{\"name\":\"bash\",\"entity_id\":\"E-{id}\",\"parent\":{{\"name\":\"installer\"}}}}}}\n")
+    };
+    // Ten hosts, 10 events per millisecond: 14 000 events span 1.4 s, inside the lateness.
+    let background = |from: u64, n: u64| -> String { (from..from + n).map(|i| exec(&format!("h{}", i % 10), i, base + i / 10)).collect() };
+    let push = |engine: &mut Engine, text: String| engine.push(&Chunk { bytes: text.into(), origin: Origin::new("t"), first_line: 1 }).len();
+    let mut found = 0;
+    found += push(&mut engine, background(0, 5_000));
+    // The forged event: a host a billion milliseconds ahead.
+    found += push(&mut engine, exec("forged", 999_999, base + 1_000_000_000));
+    // The victim's curl first, then enough traffic for several garbage collections, then
+    // its exec (50 ms older than the curl: well inside the 5 s lateness).
+    let curl = format!("{{\"@timestamp\":{},\"event\":{{\"id\":\"v-2\",\"category\":[\"network\"],\"type\":[\"start\"]}},\"host\":{{\"id\":\"victim\",\"os\":{{\"type\":\"macos\"}}}},\"process\":{{\"name\":\"curl\",\"parent\":{{\"entity_id\":\"E-victim\"}}}}}}\n", base + 600);
+    found += push(&mut engine, curl);
+    found += push(&mut engine, background(5_000, 9_000));
+    let victim_exec = exec("victim", 0, base + 550).replace("\"E-0\"", "\"E-victim\"").replace("x-0", "v-1");
+    found += push(&mut engine, victim_exec);
+    found += engine.finish().len();
+    assert_eq!(found, 1, "the victim's sequence was missed (late: {})", engine.stats().sequence.late);
+    assert_eq!(engine.stats().sequence.late, 0);
+}

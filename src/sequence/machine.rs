@@ -93,8 +93,15 @@ pub struct Sequencer {
     next_id: u64,
     pending_count: usize,
     stats: SequenceStats,
-    /// Largest event time seen by this rule (the clock for forgetting idle partitions).
+    /// Largest event time seen by this rule.
     max_ts: i64,
+    /// The rule's clock for quiet and idle partitions: the lower median of the
+    /// partitions' latest event times, refreshed every [`PARTITION_GC_EVERY`] pushes.
+    ///
+    /// Why not `max_ts`: one host with a skewed clock, or one forged far-future timestamp,
+    /// would make every other partition look quiet — released before its lateness and
+    /// its pending sequences expired. A minority of partitions cannot move the median.
+    clock: i64,
     pushes: u64,
     /// Set for `sample` rules, which bypass the sequence machinery.
     sampler: Option<super::sample::Sampler>,
@@ -128,6 +135,7 @@ impl Sequencer {
             pending_count: 0,
             stats: SequenceStats::default(),
             max_ts: i64::MIN,
+            clock: i64::MIN,
             pushes: 0,
             sampler: (rule.shape == RuleShape::Sample).then(|| super::sample::Sampler::new(rule_index, stages, cap)),
             missing: rule.stages.iter().map(|s| s.missing).collect(),
@@ -210,7 +218,7 @@ impl Sequencer {
     /// otherwise keep one partition per process forever. A forgotten partition that sees
     /// events again starts afresh; its pending sequences stay in the state machine.
     fn forget_idle_partitions(&mut self) {
-        let horizon = self.max_ts.saturating_sub(self.lateness_ms.saturating_add(self.maxspan_ms.unwrap_or(0)));
+        let horizon = self.clock.saturating_sub(self.lateness_ms.saturating_add(self.maxspan_ms.unwrap_or(0)));
         self.partitions.retain(|_, p| !p.is_empty() || p.max_ts().is_some_and(|t| t >= horizon));
     }
 
@@ -219,7 +227,13 @@ impl Sequencer {
     /// last candidates would wait forever. Release them by the rule's clock (event time
     /// in replay), in order, then forget idle partitions.
     pub fn release_quiet_partitions(&mut self, out: &mut Vec<Detection>) {
-        let cutoff = self.max_ts.saturating_sub(self.lateness_ms);
+        let mut times: Vec<i64> = self.partitions.values().filter_map(Partition::max_ts).collect();
+        if !times.is_empty() {
+            let mid = (times.len() - 1) / 2;
+            let (_, median, _) = times.select_nth_unstable(mid);
+            self.clock = self.clock.max(*median);
+        }
+        let cutoff = self.clock.saturating_sub(self.lateness_ms);
         let mut ready: Vec<(Ordinal, Entry)> = Vec::new();
         for p in self.partitions.values_mut() {
             if !p.is_empty() && p.max_ts().is_some_and(|t| t < cutoff) {
@@ -231,7 +245,7 @@ impl Sequencer {
             self.apply(o, e, out);
         }
         self.forget_idle_partitions();
-        let horizon = self.max_ts.saturating_sub(self.lateness_ms.saturating_add(self.maxspan_ms.unwrap_or(0).saturating_mul(2)));
+        let horizon = self.clock.saturating_sub(self.lateness_ms.saturating_add(self.maxspan_ms.unwrap_or(0).saturating_mul(2)));
         self.history.retain(|_, h| h.back().is_some_and(|&t| t >= horizon));
         if !self.awaiting.is_empty() {
             self.decide_awaiting(false, out);
@@ -451,7 +465,7 @@ impl Sequencer {
         while i < self.awaiting.len() {
             let a = &self.awaiting[i];
             let head: &[Option<Box<str>>] = &a.key[..self.header];
-            let released = self.partitions.get(head).and_then(Partition::released_ts).unwrap_or(self.max_ts);
+            let released = self.partitions.get(head).and_then(Partition::released_ts).unwrap_or(self.clock);
             if !all && released <= a.pending.start_ts.saturating_add(m) {
                 i += 1;
                 continue;
@@ -475,7 +489,7 @@ impl Sequencer {
         let pos = h.partition_point(|&t| t <= ts);
         h.insert(pos, ts);
         // Matches older than lateness + 2 × maxspan cannot change a decision any more.
-        let horizon = self.max_ts.saturating_sub(self.lateness_ms.saturating_add(self.maxspan_ms.unwrap_or(0).saturating_mul(2)));
+        let horizon = self.clock.saturating_sub(self.lateness_ms.saturating_add(self.maxspan_ms.unwrap_or(0).saturating_mul(2)));
         while h.front().is_some_and(|&t| t < horizon) {
             h.pop_front();
         }
@@ -549,7 +563,7 @@ impl Sequencer {
                     let clock = match self.partitions.get(head) {
                         Some(part) => part.released_ts(),
                         // Forgotten (idle) partition: everything in it was released long ago.
-                        None => Some(self.max_ts.saturating_sub(self.lateness_ms)),
+                        None => Some(self.clock.saturating_sub(self.lateness_ms)),
                     };
                     clock.is_some_and(|t| t.saturating_sub(p.start_ts) > m)
                 }
