@@ -89,14 +89,18 @@ impl std::error::Error for RuleError {}
 /// Map a span of the query to a file position and an excerpt with a caret.
 fn locate(meta: &RuleMeta, file_text: Option<&str>, span: Span) -> (usize, usize, Option<(String, String)>) {
     let q = &meta.query;
-    let start = span.start.min(q.len());
+    // Spans are byte offsets; one that ends inside a character (an error on a single
+    // byte of a multi-byte character) is widened to whole characters.
+    let floor = |i: usize| (0..=i.min(q.len())).rev().find(|&j| q.is_char_boundary(j)).unwrap_or(0);
+    let ceil = |i: usize| (i.min(q.len())..=q.len()).find(|&j| q.is_char_boundary(j)).unwrap_or(q.len());
+    let start = floor(span.start);
     let before = &q[..start];
     let qline = before.matches('\n').count();
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let qcol = q[line_start..start].chars().count();
     let line_end = q[start..].find('\n').map_or(q.len(), |i| start + i);
     let text = q[line_start..line_end].trim_end_matches('\r').to_string();
-    let width = q[start..span.end.clamp(start, line_end)].chars().count().max(1);
+    let width = q[start..ceil(span.end).clamp(start, line_end)].chars().count().max(1);
     let caret = format!("{}{}", " ".repeat(qcol), "^".repeat(width));
     let (line, column) = if qline == 0 {
         (meta.query_line.max(1), meta.query_column.max(1) + qcol)
