@@ -238,8 +238,7 @@ fn run_case(case: &Case, data: &Dataset) -> Outcome {
         return Outcome::Fail(format!("expected {:?}, got {got:?}", case.expected));
     }
     if let (Some(keys), RuleShape::Sequence) = (&case.join_keys, shape) {
-        let got_keys: Vec<String> =
-            dets.iter().flat_map(|d| d.join_keys.iter().map(|k| k.clone().unwrap_or_else(|| "null".into()))).collect();
+        let got_keys: Vec<String> = dets.iter().flat_map(|d| d.join_keys.iter().map(|k| k.clone().unwrap_or_else(|| "null".into()))).collect();
         if *keys != got_keys {
             return Outcome::Fail(format!("join keys: expected {keys:?}, got {got_keys:?}"));
         }

@@ -67,11 +67,7 @@ impl Corpus {
 
     /// 1-based numbers of the lines of a kind.
     pub fn lines_of(&self, kind: Kind) -> Vec<u64> {
-        (1..)
-            .zip(&self.kinds)
-            .filter(|(_, k)| **k == kind)
-            .map(|(n, _)| n)
-            .collect()
+        (1..).zip(&self.kinds).filter(|(_, k)| **k == kind).map(|(n, _)| n).collect()
     }
 
     fn push(&mut self, kind: Kind, label: &str, line: &[u8], end: &[u8]) {
@@ -91,8 +87,7 @@ impl Corpus {
 
     fn plant(&mut self, last_ms: i64, ids: &[&str]) {
         let order = self.planted.len();
-        self.planted
-            .push((last_ms, order, ids.iter().map(|s| s.to_string()).collect()));
+        self.planted.push((last_ms, order, ids.iter().map(|s| s.to_string()).collect()));
     }
 }
 
@@ -235,10 +230,7 @@ pub fn breakages() -> Vec<Breakage> {
         Breakage { label: "invalid UTF-8 outside strings", apply: |l| before_end(l, b",\xFF") },
         Breakage { label: "raw tab inside a string", apply: |l| before_end(l, b",\"message\":\"a\tb\"") },
         Breakage { label: "raw NUL inside a string", apply: |l| before_end(l, b",\"message\":\"a\x00b\"") },
-        Breakage {
-            label: "arrays nested 10 000 deep",
-            apply: |l| before_end(l, format!(r#","x":{}{}"#, "[".repeat(10_000), "]".repeat(10_000)).as_bytes()),
-        },
+        Breakage { label: "arrays nested 10 000 deep", apply: |l| before_end(l, format!(r#","x":{}{}"#, "[".repeat(10_000), "]".repeat(10_000)).as_bytes()) },
         Breakage {
             label: "objects nested 10 000 deep",
             apply: |l| before_end(l, format!(r#","x":{}1{}"#, r#"{"a":"#.repeat(10_000), "}".repeat(10_000)).as_bytes()),
@@ -291,18 +283,7 @@ pub const NOISE_OBJECT: &str = "noise: object without @timestamp";
 
 /// Noise: invalid lines without the rule's literals, and blank lines.
 fn noise(c: &mut Corpus, round: usize) {
-    let lines: [&[u8]; 10] = [
-        b"garbage",
-        b"42",
-        b"[]",
-        b"null",
-        b"\"text\"",
-        br#"{"a":1}"#,
-        b"{",
-        b"}",
-        b"\xFF\xFE\xFD",
-        b"\x00\x00",
-    ];
+    let lines: [&[u8]; 10] = [b"garbage", b"42", b"[]", b"null", b"\"text\"", br#"{"a":1}"#, b"{", b"}", b"\xFF\xFE\xFD", b"\x00\x00"];
     for line in [lines[round % lines.len()], lines[(round + 3) % lines.len()]] {
         let label = if line == br#"{"a":1}"# { NOISE_OBJECT } else { "noise" };
         c.line(Kind::Noise, label, line);
@@ -364,9 +345,7 @@ pub fn hostile_corpus() -> Corpus {
 
     // Escapes in keys, @timestamp included.
     let (host, t) = next(&mut c);
-    let s = exec("ekey-s", &host, t, "ent-ekey", "")
-        .replacen(r#""@timestamp""#, r#""\u0040timestamp""#, 1)
-        .replacen(r#""host":{"#, r#""h\u006fst":{"#, 1);
+    let s = exec("ekey-s", &host, t, "ent-ekey", "").replacen(r#""@timestamp""#, r#""\u0040timestamp""#, 1).replacen(r#""host":{"#, r#""h\u006fst":{"#, 1);
     let k = curl("ekey-c", &host, t + 1000, "ent-ekey", "")
         .replacen(r#""process":{"#, r#""pro\u0063ess":{"#, 1)
         .replacen(r#""event":{"#, r#""ev\u0065nt":{"#, 1)

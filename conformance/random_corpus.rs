@@ -103,11 +103,7 @@ fn stage1_fields(rng: &mut Rng, entity_id: &str, miss: bool) -> Vec<Field> {
     let mut parent = string(rng, parent);
     let name = *rng.pick(&["bash", "sh", "zsh", "python", "osascript", "tclsh", "tclsh8.6", "BASH", "Zsh", "TclSh8.5"]);
     let mut name = keyword(rng, name, &["launchd"]);
-    let mut entity_value = if rng.chance(5) {
-        format!("[{},{}]", string(rng, entity_id), string(rng, "shared-ent"))
-    } else {
-        string(rng, entity_id)
-    };
+    let mut entity_value = if rng.chance(5) { format!("[{},{}]", string(rng, entity_id), string(rng, "shared-ent")) } else { string(rng, entity_id) };
     if miss {
         match rng.below(9) {
             0 => os = pick_string(rng, &["MacOS", "linux", "macOS"]),
@@ -140,11 +136,7 @@ fn stage2_fields(rng: &mut Rng, parent_entity: &str, miss: bool) -> Vec<Field> {
     let mut kind = keyword(rng, "start", &["connection"]);
     let name = *rng.pick(&["curl", "CURL", "osascript", "wget", "python", "java", "ruby", "node", "Node"]);
     let mut name = keyword(rng, name, &["nscurl"]);
-    let mut parent_value = if rng.chance(5) {
-        format!("[{},{}]", string(rng, "shared-ent"), string(rng, parent_entity))
-    } else {
-        string(rng, parent_entity)
-    };
+    let mut parent_value = if rng.chance(5) { format!("[{},{}]", string(rng, "shared-ent"), string(rng, parent_entity)) } else { string(rng, parent_entity) };
     if miss {
         match rng.below(7) {
             0 => os = pick_string(rng, &["MacOS", "windows"]),

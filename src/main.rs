@@ -202,7 +202,20 @@ fn run(cli: Cli) -> Result<i32> {
             seqhound::service::run(cfg, None, None)?;
             Ok(0)
         }
-        Command::Replay { rules, alerts, format, lateness, state_cap, threads, no_precheck, audit, audit_scope, audit_max_file_mb, audit_max_file_age, inputs } => {
+        Command::Replay {
+            rules,
+            alerts,
+            format,
+            lateness,
+            state_cap,
+            threads,
+            no_precheck,
+            audit,
+            audit_scope,
+            audit_max_file_mb,
+            audit_max_file_age,
+            inputs,
+        } => {
             let set = load_rules(&rules)?;
             // Scope `all` archives every event: the pre-check must not skip any.
             let archive_all = audit.is_some() && audit_scope == AuditScope::All;
@@ -218,9 +231,7 @@ fn run(cli: Cli) -> Result<i32> {
             let out: Box<dyn Write> = if alerts == "-" {
                 Box::new(BufWriter::new(io::stdout().lock()))
             } else {
-                Box::new(BufWriter::new(
-                    std::fs::File::create(&alerts).with_context(|| format!("creating {alerts}"))?,
-                ))
+                Box::new(BufWriter::new(std::fs::File::create(&alerts).with_context(|| format!("creating {alerts}"))?))
             };
             let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             replay(set, options, &inputs, threads, out, format, audit)?;
@@ -413,11 +424,15 @@ fn summary(set: &RuleSet, s: &Stats, secs: f64) -> String {
     );
     let mut i = 0;
     for r in &set.rules {
-        let per: Vec<String> = r.stages.iter().map(|_| {
-            let c = s.candidates.get(i).copied().unwrap_or(0);
-            i += 1;
-            c.to_string()
-        }).collect();
+        let per: Vec<String> = r
+            .stages
+            .iter()
+            .map(|_| {
+                let c = s.candidates.get(i).copied().unwrap_or(0);
+                i += 1;
+                c.to_string()
+            })
+            .collect();
         if set.rules.len() <= 10 {
             out.push_str(&format!("candidates per stage [{}]: {}\n", r.meta.name, per.join(" / ")));
         }

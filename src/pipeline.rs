@@ -48,13 +48,7 @@ pub trait ReplaySink {
 ///
 /// # Errors
 /// I/O errors of the inputs or of the sink.
-pub fn replay_files(
-    rules: Arc<RuleSet>,
-    options: EngineOptions,
-    inputs: &[String],
-    threads: usize,
-    sink: &mut dyn ReplaySink,
-) -> crate::Result<Stats> {
+pub fn replay_files(rules: Arc<RuleSet>, options: EngineOptions, inputs: &[String], threads: usize, sink: &mut dyn ReplaySink) -> crate::Result<Stats> {
     let threads = threads.max(1);
     let (chunk_tx, chunk_rx) = bounded::<(u64, crate::source::Chunk)>(threads * 4);
     let (out_tx, out_rx) = bounded::<(u64, Filtered)>(threads * 4);

@@ -36,7 +36,8 @@ fn start(config: &Path) -> Child {
 fn post(addr: SocketAddr, body: &[u8]) -> Option<u16> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    let head = format!("POST / HTTP/1.1\r\nhost: seqhound\r\ncontent-type: application/x-ndjson\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+    let head =
+        format!("POST / HTTP/1.1\r\nhost: seqhound\r\ncontent-type: application/x-ndjson\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
     s.write_all(head.as_bytes()).ok()?;
     s.write_all(body).ok()?;
     let mut resp = String::new();
@@ -179,12 +180,7 @@ max_file_bytes = 200000
     let got_set: BTreeSet<Vec<String>> = got.iter().cloned().collect();
     let missing: Vec<_> = expected.difference(&got_set).collect();
     let unexpected: Vec<_> = got_set.difference(&expected).collect();
-    eprintln!(
-        "kills: {kills}, retried requests: {retries}, detections expected: {}, emitted: {} ({} distinct)",
-        expected.len(),
-        got.len(),
-        got_set.len()
-    );
+    eprintln!("kills: {kills}, retried requests: {retries}, detections expected: {}, emitted: {} ({} distinct)", expected.len(), got.len(), got_set.len());
     assert!(kills >= 3, "the run should have been killed several times, was {kills}");
     assert!(missing.is_empty(), "detections lost to the kills: {missing:?}");
     assert!(unexpected.is_empty(), "detections the reference does not have: {unexpected:?}");

@@ -121,9 +121,13 @@ fn script_cond() -> impl Strategy<Value = Predicate> {
     let atom = prop_oneof![
         (cmp, script_value(), script_value()).prop_map(|(op, l, r)| Script::Compare { op, left: Box::new(l), right: Box::new(r) }),
         (script_value(), any::<bool>()).prop_map(|(v, negated)| Script::IsNull { value: Box::new(v), negated }),
-        (script_value(), 0..WORDS.len()).prop_map(|(v, i)| Script::Matches { value: Box::new(v), patterns: vec![Pattern::wildcard(&format!("*{}", WORDS[i]), true)] }),
-        (script_value(), proptest::collection::vec(script_value(), 1..3), any::<bool>())
-            .prop_map(|(v, list, insensitive)| Script::In { value: Box::new(v), list, insensitive }),
+        (script_value(), 0..WORDS.len())
+            .prop_map(|(v, i)| Script::Matches { value: Box::new(v), patterns: vec![Pattern::wildcard(&format!("*{}", WORDS[i]), true)] }),
+        (script_value(), proptest::collection::vec(script_value(), 1..3), any::<bool>()).prop_map(|(v, list, insensitive)| Script::In {
+            value: Box::new(v),
+            list,
+            insensitive
+        }),
         (0usize..4).prop_map(|c| Script::Call { func: Func::CidrMatch, args: vec![Script::Field { column: c }, Script::Lit(Val::Str("10.0.0.0/8".into()))] }),
     ];
     atom.prop_recursive(2, 6, 2, |inner| {

@@ -275,7 +275,6 @@ fn key_flood_stays_within_the_state_cap() {
     assert_eq!(detections, 1, "only the newest key's sequence survives the flood");
 }
 
-
 /// One forged far-future timestamp must not make every other host look quiet: a victim
 /// host's out-of-order pair (its curl before its exec, within the lateness) arriving
 /// while the partitions are garbage-collected is still put in order and detected.

@@ -21,11 +21,7 @@ fn chunkings(data: &[u8]) -> Vec<(String, Vec<usize>)> {
         ("every 3 lines".into(), line_cuts(data, 3)),
         ("every 64 KiB".into(), byte_cuts(data, 64 * 1024)),
         ("every 1 MiB".into(), byte_cuts(data, 1024 * 1024)),
-        if data.len() <= 4096 {
-            ("every byte".into(), byte_cuts(data, 1))
-        } else {
-            ("every 997 bytes".into(), byte_cuts(data, 997))
-        },
+        if data.len() <= 4096 { ("every byte".into(), byte_cuts(data, 1)) } else { ("every 997 bytes".into(), byte_cuts(data, 997)) },
     ];
     for (seed, count) in [(21, 3), (22, 200), (23, 20_000)] {
         out.push((format!("{count} random cuts (seed {seed})"), random_cuts(data, seed, count)));
@@ -79,11 +75,7 @@ fn hostile_corpus_matches_reference() {
                 run.stats.candidates,
             );
             assert_same_sequences(&label, &run, &model.sequences);
-            assert!(
-                run.stats.malformed >= broken,
-                "{label}: {} malformed counted, but {broken} broken lines carry the rule's literals",
-                run.stats.malformed,
-            );
+            assert!(run.stats.malformed >= broken, "{label}: {} malformed counted, but {broken} broken lines carry the rule's literals", run.stats.malformed,);
             if !precheck {
                 assert!(
                     run.stats.malformed >= broken + refused_noise,

@@ -58,7 +58,16 @@ fn model(events: &[Ev]) -> BTreeSet<(i64, i64)> {
 }
 
 fn engine_run(events: &[Ev], order: &[usize], chunk: usize, lateness_ms: i64) -> BTreeSet<(i64, i64)> {
-    let meta = RuleMeta { path: "model".into(), name: "model".into(), rule_type: "eql".into(), language: "eql".into(), query: QUERY.into(), query_line: 1, query_column: 1, ..RuleMeta::default() };
+    let meta = RuleMeta {
+        path: "model".into(),
+        name: "model".into(),
+        rule_type: "eql".into(),
+        language: "eql".into(),
+        query: QUERY.into(),
+        query_line: 1,
+        query_column: 1,
+        ..RuleMeta::default()
+    };
     let mut reg = ColumnRegistry::default();
     let rule = compile_rule(meta, &mut reg).expect("the model's rule compiles");
     let set = Arc::new(RuleSet::new(vec![rule], reg));
@@ -90,9 +99,8 @@ fn engine_run(events: &[Ev], order: &[usize], chunk: usize, lateness_ms: i64) ->
 
 fn events() -> impl Strategy<Value = Vec<Ev>> {
     let one = (0i64..25, prop::sample::select(vec!["h1", "h2"]), prop::sample::select(vec!["a", "b", "u", "x", "c"]));
-    prop::collection::vec(one, 0..60).prop_map(|v| {
-        v.into_iter().enumerate().map(|(i, (sec, host, name))| Ev { ts_ms: sec * 1_000, seq: i as i64, host, name }).collect()
-    })
+    prop::collection::vec(one, 0..60)
+        .prop_map(|v| v.into_iter().enumerate().map(|(i, (sec, host, name))| Ev { ts_ms: sec * 1_000, seq: i as i64, host, name }).collect())
 }
 
 proptest! {

@@ -170,16 +170,22 @@ fn vector_http_bodies_and_codecs() {
     // Every content-encoding Vector's http sink offers.
     type Encoder = Box<dyn Fn(&[u8]) -> Vec<u8>>;
     let encodings: Vec<(&str, Encoder)> = vec![
-        ("gzip", Box::new(|b: &[u8]| {
-            let mut w = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            w.write_all(b).unwrap();
-            w.finish().unwrap()
-        })),
-        ("deflate", Box::new(|b: &[u8]| {
-            let mut w = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-            w.write_all(b).unwrap();
-            w.finish().unwrap()
-        })),
+        (
+            "gzip",
+            Box::new(|b: &[u8]| {
+                let mut w = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                w.write_all(b).unwrap();
+                w.finish().unwrap()
+            }),
+        ),
+        (
+            "deflate",
+            Box::new(|b: &[u8]| {
+                let mut w = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+                w.write_all(b).unwrap();
+                w.finish().unwrap()
+            }),
+        ),
         ("zstd", Box::new(|b: &[u8]| zstd::encode_all(b, 3).unwrap())),
         ("snappy", Box::new(|b: &[u8]| snap::raw::Encoder::new().compress_vec(b).unwrap())),
     ];
@@ -359,11 +365,7 @@ impl Receiver {
                             }
                             head.push_str(&line.to_ascii_lowercase());
                         }
-                        let len = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .and_then(|v| v.trim().parse::<usize>().ok())
-                            .unwrap_or(0);
+                        let len = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(0);
                         let mut body = vec![0; len];
                         if r.read_exact(&mut body).is_err() {
                             return;
@@ -469,14 +471,16 @@ fn shutdown_finishes_in_flight_requests_and_refuses_new_ones() {
 fn socket_alert_sink_writes_ndjson() {
     use std::io::BufRead;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let sink = format!("\n[sinks.tcp_out]\ntype = \"socket\"\ninputs = [\"detect\"]\nmode = \"tcp\"\naddress = \"{}\"\nencoding.codec = \"json\"\n", listener.local_addr().unwrap());
+    let sink = format!(
+        "\n[sinks.tcp_out]\ntype = \"socket\"\ninputs = [\"detect\"]\nmode = \"tcp\"\naddress = \"{}\"\nencoding.codec = \"json\"\n",
+        listener.local_addr().unwrap()
+    );
     let svc = Running::start_with("", &sink, "0ms");
     let (e, c) = pair("h-socket-out");
     assert_eq!(post(&svc.http(), format!("{e}\n{c}").as_bytes(), &[]).0, 200);
     let (conn, _) = listener.accept().unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let lines: Vec<serde_json::Value> =
-        std::io::BufReader::new(conn).lines().take(3).map(|l| serde_json::from_str(&l.unwrap()).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = std::io::BufReader::new(conn).lines().take(3).map(|l| serde_json::from_str(&l.unwrap()).unwrap()).collect();
     assert_eq!(lines.len(), 3);
     assert!(lines.iter().all(|d| d["kibana.alert.rule.rule_id"] == "99239e7d-b0d4-46e3-8609-acafcf99f68c"));
     svc.stop();
@@ -552,11 +556,8 @@ fn tls_listeners() {
     let svc = Running::start_full(dir, &tls, &grpc, "", "100ms");
     let port = svc.addrs[0].port();
     let roots = ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![ureq::tls::Certificate::from_pem(pem.as_bytes()).unwrap().to_owned()]));
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build()).http_status_as_error(false).build().into();
     let (e, c) = pair("h-tls");
     let resp = agent.post(&format!("https://localhost:{port}/")).send(format!("{e}\n{c}").as_bytes()).unwrap();
     assert_eq!(resp.status().as_u16(), 200);
@@ -570,13 +571,8 @@ fn tls_listeners() {
     rt.block_on(async {
         use seqhound::source::vector::proto::vector::{vector_client::VectorClient, HealthCheckRequest};
         let tls = tonic::transport::ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(pem)).domain_name("localhost");
-        let channel = tonic::transport::Endpoint::from_shared(format!("https://localhost:{grpc_port}"))
-            .unwrap()
-            .tls_config(tls)
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
+        let channel =
+            tonic::transport::Endpoint::from_shared(format!("https://localhost:{grpc_port}")).unwrap().tls_config(tls).unwrap().connect().await.unwrap();
         let mut client = VectorClient::new(channel);
         client.health_check(HealthCheckRequest {}).await.unwrap();
         let plain = tonic::transport::Endpoint::from_shared(format!("http://localhost:{grpc_port}")).unwrap().connect().await;
@@ -679,11 +675,7 @@ mod grpc {
             // The standard health service is registered too.
             let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
             let mut std_health = tonic_health::pb::health_client::HealthClient::new(channel);
-            let st = std_health
-                .check(tonic_health::pb::HealthCheckRequest { service: "vector.Vector".into() })
-                .await
-                .unwrap()
-                .into_inner();
+            let st = std_health.check(tonic_health::pb::HealthCheckRequest { service: "vector.Vector".into() }).await.unwrap().into_inner();
             assert_eq!(st.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
         });
         // Each push was answered only after processing: its detection is already written
@@ -741,7 +733,8 @@ mod grpc {
         let got = received.lock().unwrap().clone();
         assert_eq!(got.len(), 3, "shell alert and two building-block alerts, after one retry");
         let rendered = seqhound::source::vector::events_to_ndjson(&got);
-        let docs: Vec<serde_json::Value> = rendered.ndjson.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
+        let docs: Vec<serde_json::Value> =
+            rendered.ndjson.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
         assert!(docs.iter().all(|d| d["kibana.alert.rule.rule_id"] == "99239e7d-b0d4-46e3-8609-acafcf99f68c"));
         assert_eq!(docs.iter().filter(|d| d["kibana.alert.depth"] == 2).count(), 1);
         svc.stop();

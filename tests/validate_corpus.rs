@@ -24,11 +24,7 @@ fn detection_rules_validate() {
     let summary = stdout.lines().last().unwrap_or_default().to_string();
     println!("{summary}");
     // "N rules: A ok, B unsupported, C errors"
-    let nums: Vec<usize> = summary
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().unwrap())
-        .collect();
+    let nums: Vec<usize> = summary.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
     assert_eq!(nums.len(), 4, "unexpected summary: {summary}");
     let (total, ok, unsupported, errors) = (nums[0], nums[1], nums[2], nums[3]);
     assert!(total >= 1000, "{summary}");

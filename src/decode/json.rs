@@ -14,7 +14,6 @@
 //! their JSON text, like Elasticsearch's keyword coercion), or a range of the scanner's
 //! side buffer holding the unescaped string.
 
-
 /// Maximum nesting of objects and arrays. Elasticsearch's JSON parser (Jackson) refuses
 /// documents nested deeper than 1000 levels by default.
 pub const MAX_DEPTH: usize = 1000;
@@ -172,9 +171,7 @@ struct KeyRef {
 fn fingerprint(key: &[u8]) -> u64 {
     match key {
         [] => 0,
-        [first, .., last] | [first @ last] => {
-            key.len() as u64 | (*first as u64) << 32 | (key[key.len() / 2] as u64) << 40 | (*last as u64) << 48
-        }
+        [first, .., last] | [first @ last] => key.len() as u64 | (*first as u64) << 32 | (key[key.len() / 2] as u64) << 40 | (*last as u64) << 48,
     }
 }
 
@@ -614,10 +611,7 @@ mod tests {
     fn arrays_numbers_nulls_escapes() {
         let line = r#"{"event":{"type":["info","start",null]},"host":{"id":12345},"b":true,"n":null,"s":"b\u0061sh\/x"}"#;
         let v = values(line, &["event.type", "host.id", "b", "n", "s"]).unwrap();
-        assert_eq!(
-            v,
-            vec![(0, "info".into()), (0, "start".into()), (1, "12345".into()), (2, "true".into()), (4, "bash/x".into())]
-        );
+        assert_eq!(v, vec![(0, "info".into()), (0, "start".into()), (1, "12345".into()), (2, "true".into()), (4, "bash/x".into())]);
         let v = values(r#"{"a":[{"b":1},{"b":[2,3]}]}"#, &["a.b"]).unwrap();
         assert_eq!(v, vec![(0, "1".into()), (0, "2".into()), (0, "3".into())]);
         let v = values(r#"{"k":"\ud83d\ude00"}"#, &["k"]).unwrap();

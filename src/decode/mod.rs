@@ -49,10 +49,7 @@ impl Projection {
         let paths = PathSet::new(&fields);
         let ignore_above = fields.iter().map(|f| ecs_ignore_above(f)).collect();
         let schema = Arc::new(Schema::new(
-            fields
-                .iter()
-                .map(|f| Field::new(f, DataType::List(Arc::new(Field::new("item", DataType::Utf8View, false))), true))
-                .collect::<Vec<_>>(),
+            fields.iter().map(|f| Field::new(f, DataType::List(Arc::new(Field::new("item", DataType::Utf8View, false))), true)).collect::<Vec<_>>(),
         ));
         Projection { fields, paths, ignore_above, schema }
     }
@@ -315,12 +312,7 @@ impl Decoder {
                     }
                 }
             }
-            let mut sink = RowSink {
-                columns: &mut self.columns,
-                chunk: bytes,
-                line_start: start as u32,
-                ignore_above: &self.projection.ignore_above,
-            };
+            let mut sink = RowSink { columns: &mut self.columns, chunk: bytes, line_start: start as u32, ignore_above: &self.projection.ignore_above };
             match self.scanner.scan(line, &self.projection.paths, &mut sink) {
                 Ok(()) => {
                     for c in &mut self.columns {
@@ -348,8 +340,7 @@ impl Decoder {
     }
 
     fn finish_batch(&mut self, chunk: &Bytes, num_rows: usize) -> RecordBatch {
-        let buffers: Arc<[Buffer]> =
-            Arc::from(vec![Buffer::from(chunk.clone()), Buffer::from(std::mem::take(&mut self.scanner.side))]);
+        let buffers: Arc<[Buffer]> = Arc::from(vec![Buffer::from(chunk.clone()), Buffer::from(std::mem::take(&mut self.scanner.side))]);
         let item = Arc::new(Field::new("item", DataType::Utf8View, false));
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
         for c in &mut self.columns {

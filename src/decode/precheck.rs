@@ -94,12 +94,7 @@ impl Precheck {
         } else if literals.len() <= lazy_max {
             Some(Searcher::Lazy(literals.iter().map(|l| memchr::memmem::Finder::new(l).into_owned()).collect()))
         } else {
-            AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::Standard)
-                .build(&literals)
-                .ok()
-                .map(Searcher::AllAtOnce)
+            AhoCorasickBuilder::new().ascii_case_insensitive(true).match_kind(MatchKind::Standard).build(&literals).ok().map(Searcher::AllAtOnce)
         };
         // If the searcher cannot be built, fall back to passing every line.
         let need = if searcher.is_none() { Need::Nothing } else { need };

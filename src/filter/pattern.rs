@@ -19,8 +19,14 @@ pub enum Pattern {
     Exact(Box<[u8]>),
     /// ASCII pattern, ASCII case-insensitive equality.
     ExactAsciiCi(Box<[u8]>),
-    Prefix { lit: Box<[u8]>, ci: bool },
-    Suffix { lit: Box<[u8]>, ci: bool },
+    Prefix {
+        lit: Box<[u8]>,
+        ci: bool,
+    },
+    Suffix {
+        lit: Box<[u8]>,
+        ci: bool,
+    },
     /// `*lit*` case-sensitive.
     Contains(Box<memmem::Finder<'static>>),
     /// `*lit*` ASCII case-insensitive (lit stored lower-cased).
@@ -28,7 +34,10 @@ pub enum Pattern {
     /// `*` alone: any value.
     Any,
     /// General wildcard pattern, matched over code points.
-    Glob { tokens: Vec<GlobTok>, ci: bool },
+    Glob {
+        tokens: Vec<GlobTok>,
+        ci: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,13 +174,8 @@ impl Pattern {
         match self {
             Pattern::Exact(l) => v == &l[..],
             Pattern::ExactAsciiCi(l) => v.eq_ignore_ascii_case(l),
-            Pattern::Prefix { lit, ci } => {
-                v.len() >= lit.len() && if *ci { v[..lit.len()].eq_ignore_ascii_case(lit) } else { v.starts_with(lit) }
-            }
-            Pattern::Suffix { lit, ci } => {
-                v.len() >= lit.len()
-                    && if *ci { v[v.len() - lit.len()..].eq_ignore_ascii_case(lit) } else { v.ends_with(lit) }
-            }
+            Pattern::Prefix { lit, ci } => v.len() >= lit.len() && if *ci { v[..lit.len()].eq_ignore_ascii_case(lit) } else { v.starts_with(lit) },
+            Pattern::Suffix { lit, ci } => v.len() >= lit.len() && if *ci { v[v.len() - lit.len()..].eq_ignore_ascii_case(lit) } else { v.ends_with(lit) },
             Pattern::Contains(f) => f.find(v).is_some(),
             Pattern::ContainsAsciiCi(l) => contains_ascii_ci(v, l),
             Pattern::Any => true,

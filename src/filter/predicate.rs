@@ -9,8 +9,8 @@
 //! column once and folds the results per row through the list offsets; `And`/`Or`/`Not`
 //! combine the per-row bitmaps with word-wide bit operations.
 
-use arrow::array::{Array, AsArray, ListArray, StringViewArray};
 use arrow::array::BooleanBufferBuilder;
+use arrow::array::{Array, AsArray, ListArray, StringViewArray};
 use arrow::buffer::BooleanBuffer;
 
 use super::pattern::Pattern;
@@ -25,15 +25,23 @@ pub enum Predicate {
     Or(Vec<Predicate>),
     Not(Box<Predicate>),
     /// Any value of `column` passes `test`.
-    Leaf { column: usize, test: ValueTest },
+    Leaf {
+        column: usize,
+        test: ValueTest,
+    },
     /// The field has at least one (indexed) value: `field != null`.
-    Exists { column: usize },
+    Exists {
+        column: usize,
+    },
     /// A computed condition (Elasticsearch's script leaf): true only when it evaluates to
     /// true; null and false drop the row.
     Script(Script),
     /// A leaf several stages test (the same field and test): evaluated once per batch and
     /// remembered in a [`LeafMemo`] under `id` (see [`share_repeated_leaves`]).
-    Shared { id: u32, leaf: Box<Predicate> },
+    Shared {
+        id: u32,
+        leaf: Box<Predicate>,
+    },
 }
 
 /// Results of [`Predicate::Shared`] leaves for the batch being filtered, over all rows.
@@ -154,10 +162,7 @@ impl ValueTest {
             ValueTest::Text { op, rhs } => op.holds(v.cmp(rhs)),
             ValueTest::Regex(rs) => std::str::from_utf8(v).is_ok_and(|s| rs.iter().any(|r| r.is_match(s))),
             ValueTest::Cidr(cs) => std::str::from_utf8(v).is_ok_and(|s| cs.iter().any(|c| c.contains(s))),
-            ValueTest::Date { op, rhs_ms } => std::str::from_utf8(v)
-                .ok()
-                .and_then(crate::engine::parse_timestamp)
-                .is_some_and(|t| op.holds(t.cmp(rhs_ms))),
+            ValueTest::Date { op, rhs_ms } => std::str::from_utf8(v).ok().and_then(crate::engine::parse_timestamp).is_some_and(|t| op.holds(t.cmp(rhs_ms))),
         }
     }
 }

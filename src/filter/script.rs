@@ -108,21 +108,43 @@ pub enum Cmp {
 #[derive(Debug, Clone)]
 pub enum Script {
     /// First doc value of a field (the smallest).
-    Field { column: usize },
+    Field {
+        column: usize,
+    },
     Lit(Val<'static>),
-    Call { func: Func, args: Vec<Script> },
-    Compare { op: Cmp, left: Box<Script>, right: Box<Script> },
+    Call {
+        func: Func,
+        args: Vec<Script>,
+    },
+    Compare {
+        op: Cmp,
+        left: Box<Script>,
+        right: Box<Script>,
+    },
     Not(Box<Script>),
     And(Box<Script>, Box<Script>),
     Or(Box<Script>, Box<Script>),
     /// `value : patterns` / `like` / `in` over a computed value.
-    Matches { value: Box<Script>, patterns: Vec<Pattern> },
-    Regex { value: Box<Script>, regexes: Vec<regex::Regex> },
-    In { value: Box<Script>, list: Vec<Script>, insensitive: bool },
+    Matches {
+        value: Box<Script>,
+        patterns: Vec<Pattern>,
+    },
+    Regex {
+        value: Box<Script>,
+        regexes: Vec<regex::Regex>,
+    },
+    In {
+        value: Box<Script>,
+        list: Vec<Script>,
+        insensitive: bool,
+    },
     Negate(Box<Script>),
     /// `x == null` / `x != null`: two-valued (Elasticsearch rewrites them to IsNull /
     /// IsNotNull), true or false, never null.
-    IsNull { value: Box<Script>, negated: bool },
+    IsNull {
+        value: Box<Script>,
+        negated: bool,
+    },
 }
 
 impl Script {
@@ -139,9 +161,7 @@ impl Script {
                     .collect()
             }
             Script::Lit(v) => vec![v.clone(); n],
-            Script::IsNull { value, negated } => {
-                value.eval(cols, n).into_iter().map(|v| Val::Bool((v == Val::Null) != *negated)).collect()
-            }
+            Script::IsNull { value, negated } => value.eval(cols, n).into_iter().map(|v| Val::Bool((v == Val::Null) != *negated)).collect(),
             Script::Negate(e) => e
                 .eval(cols, n)
                 .into_iter()
@@ -385,9 +405,9 @@ fn find(hay: &str, needle: &str, ci: bool, from: usize) -> Option<usize> {
         let hc: Vec<char> = hay.chars().collect();
         let nc: Vec<char> = needle.chars().collect();
         let start = hay[..from].chars().count();
-        return (start..=hc.len().saturating_sub(nc.len())).find(|&i| {
-            hc[i..i + nc.len()].iter().zip(&nc).all(|(a, b)| a.to_lowercase().eq(b.to_lowercase()))
-        }).map(|i| hc[..i].iter().map(|c| c.len_utf8()).sum());
+        return (start..=hc.len().saturating_sub(nc.len()))
+            .find(|&i| hc[i..i + nc.len()].iter().zip(&nc).all(|(a, b)| a.to_lowercase().eq(b.to_lowercase())))
+            .map(|i| hc[..i].iter().map(|c| c.len_utf8()).sum());
     }
     hay[from..].find(needle).map(|p| p + from)
 }
@@ -455,7 +475,11 @@ fn call<'a>(func: Func, args: &[&Val<'a>]) -> Val<'a> {
             let Some(a) = find(&s, &l, ci, 0) else { return Val::Str(Cow::Owned(String::new())) };
             let from = a + l.len();
             let b = if greedy {
-                if ci { s.to_lowercase().rfind(&r.to_lowercase()).filter(|&x| x >= from) } else { s.rfind(&r).filter(|&x| x >= from) }
+                if ci {
+                    s.to_lowercase().rfind(&r.to_lowercase()).filter(|&x| x >= from)
+                } else {
+                    s.rfind(&r).filter(|&x| x >= from)
+                }
             } else {
                 find(&s, &r, ci, from)
             };
@@ -476,11 +500,7 @@ fn call<'a>(func: Func, args: &[&Val<'a>]) -> Val<'a> {
                 return i64::from_str_radix(h, 16).map_or(Val::Null, Val::Int);
             }
             if base != 10 {
-                return u32::try_from(base)
-                    .ok()
-                    .filter(|b| (2..=36).contains(b))
-                    .and_then(|b| i64::from_str_radix(t, b).ok())
-                    .map_or(Val::Null, Val::Int);
+                return u32::try_from(base).ok().filter(|b| (2..=36).contains(b)).and_then(|b| i64::from_str_radix(t, b).ok()).map_or(Val::Null, Val::Int);
             }
             if let Ok(i) = t.parse::<i64>() {
                 Val::Int(i)

@@ -217,14 +217,35 @@ pub enum ExprKind {
     Not(Box<Expr>),
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
-    Compare { op: CompareOp, left: Box<Expr>, right: Box<Expr> },
-    Match { op: MatchOp, value: Box<Expr>, patterns: Vec<Expr> },
+    Compare {
+        op: CompareOp,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
+    Match {
+        op: MatchOp,
+        value: Box<Expr>,
+        patterns: Vec<Expr>,
+    },
     /// `in`, `in~`, `not in`, `not in~`.
-    In { value: Box<Expr>, list: Vec<Expr>, negated: bool, insensitive: bool },
-    Arith { op: ArithOp, left: Box<Expr>, right: Box<Expr> },
+    In {
+        value: Box<Expr>,
+        list: Vec<Expr>,
+        negated: bool,
+        insensitive: bool,
+    },
+    Arith {
+        op: ArithOp,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
     Negate(Box<Expr>),
     /// `name(args)` or `name~(args)`.
-    Call { name: String, insensitive: bool, args: Vec<Expr> },
+    Call {
+        name: String,
+        insensitive: bool,
+        args: Vec<Expr>,
+    },
 }
 
 impl Expr {

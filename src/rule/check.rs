@@ -83,11 +83,7 @@ fn check_keys(header: &[Expr], stages: &[&Stage]) -> Result<(), QueryError> {
         }
         if st.by.len() != first.by.len() {
             return Err(QueryError::new(
-                format!(
-                    "every stage needs the same number of join keys: this stage has {}, the first has {}",
-                    st.by.len(),
-                    first.by.len()
-                ),
+                format!("every stage needs the same number of join keys: this stage has {}, the first has {}", st.by.len(), first.by.len()),
                 st.span,
             ));
         }
@@ -132,12 +128,7 @@ fn check_expr(e: &Expr) -> Result<(), QueryError> {
             for p in patterns {
                 match &p.kind {
                     ExprKind::Literal(Literal::String(_)) => {}
-                    _ => {
-                        return Err(QueryError::new(
-                            format!("the {op} operator takes string patterns"),
-                            p.span,
-                        ))
-                    }
+                    _ => return Err(QueryError::new(format!("the {op} operator takes string patterns"), p.span)),
                 }
             }
             Ok(())
@@ -165,10 +156,7 @@ fn check_expr(e: &Expr) -> Result<(), QueryError> {
                 } else {
                     format!("{min} to {max}")
                 };
-                return Err(QueryError::new(
-                    format!("function {name} takes {expected} arguments, found {}", args.len()),
-                    e.span,
-                ));
+                return Err(QueryError::new(format!("function {name} takes {expected} arguments, found {}", args.len()), e.span));
             }
             for a in args {
                 check_expr(a)?;
@@ -191,10 +179,7 @@ fn check_argument_types(name: &str, args: &[Expr]) -> Result<(), QueryError> {
     };
     let want = |i: usize, ty: &str| -> Result<(), QueryError> {
         match args.get(i) {
-            Some(a) if !is(a, ty) => Err(QueryError::new(
-                format!("argument {} of {name} must be a {ty}", i + 1),
-                a.span,
-            )),
+            Some(a) if !is(a, ty) => Err(QueryError::new(format!("argument {} of {name} must be a {ty}", i + 1), a.span)),
             _ => Ok(()),
         }
     };

@@ -7,8 +7,8 @@
 use super::ast::*;
 use super::meta::RuleMeta;
 use super::QueryError;
-use crate::filter::pattern::Pattern;
 use crate::filter::lucene_regex;
+use crate::filter::pattern::Pattern;
 use crate::filter::predicate::{NumOp, Predicate, ValueTest};
 use crate::filter::script::{Cidr, Cmp, Func, Script, Val};
 
@@ -263,17 +263,12 @@ impl Cx<'_> {
             ExprKind::Compare { op, left, right } => ExprKind::Compare { op: *op, left: f(left), right: f(right) },
             ExprKind::Arith { op, left, right } => ExprKind::Arith { op: *op, left: f(left), right: f(right) },
             ExprKind::Match { op, value, patterns } => ExprKind::Match { op: *op, value: f(value), patterns: patterns.clone() },
-            ExprKind::In { value, list, negated, insensitive } => ExprKind::In {
-                value: f(value),
-                list: list.iter().map(|x| self.fold_unmapped(x)).collect(),
-                negated: *negated,
-                insensitive: *insensitive,
-            },
-            ExprKind::Call { name, insensitive, args } => ExprKind::Call {
-                name: name.clone(),
-                insensitive: *insensitive,
-                args: args.iter().map(|x| self.fold_unmapped(x)).collect(),
-            },
+            ExprKind::In { value, list, negated, insensitive } => {
+                ExprKind::In { value: f(value), list: list.iter().map(|x| self.fold_unmapped(x)).collect(), negated: *negated, insensitive: *insensitive }
+            }
+            ExprKind::Call { name, insensitive, args } => {
+                ExprKind::Call { name: name.clone(), insensitive: *insensitive, args: args.iter().map(|x| self.fold_unmapped(x)).collect() }
+            }
             k => k.clone(),
         };
         Expr::new(kind, e.span)
@@ -360,9 +355,7 @@ impl Cx<'_> {
                         ExprKind::Literal(Literal::Integer(n)) => {
                             others.push(Predicate::Leaf { column, test: ValueTest::Number { op: NumOp::Eq, rhs: *n as f64 } })
                         }
-                        ExprKind::Literal(Literal::Float(n)) => {
-                            others.push(Predicate::Leaf { column, test: ValueTest::Number { op: NumOp::Eq, rhs: *n } })
-                        }
+                        ExprKind::Literal(Literal::Float(n)) => others.push(Predicate::Leaf { column, test: ValueTest::Number { op: NumOp::Eq, rhs: *n } }),
                         ExprKind::Literal(Literal::Null) => others.push(not(Predicate::Exists { column })),
                         _ => return unsupported("in lists with non-constant values", x.span),
                     }
@@ -374,10 +367,7 @@ impl Cx<'_> {
                 Ok(if *negated { not(p) } else { p })
             }
             // A boolean field as the whole condition: `where process.Ext.trusted`.
-            ExprKind::Field(f) => Ok(Predicate::Leaf {
-                column: self.reg.column(&f.path),
-                test: ValueTest::AnyOf(vec![Pattern::equals("true", false)]),
-            }),
+            ExprKind::Field(f) => Ok(Predicate::Leaf { column: self.reg.column(&f.path), test: ValueTest::AnyOf(vec![Pattern::equals("true", false)]) }),
             ExprKind::Call { name, insensitive, args } => self.call_cond(name, *insensitive, args, e.span),
             ExprKind::Arith { .. } | ExprKind::Negate(_) => invalid("condition must be a boolean, found a number", e.span),
         }
@@ -424,12 +414,7 @@ impl Cx<'_> {
         }
         let s = self.script(&Expr::new(ExprKind::Call { name: name.to_string(), insensitive: ci, args: args.to_vec() }, span))?;
         match &s {
-            Script::Call { func, .. }
-                if !matches!(
-                    func,
-                    Func::StartsWith { .. } | Func::EndsWith { .. } | Func::StringContains { .. } | Func::CidrMatch
-                ) =>
-            {
+            Script::Call { func, .. } if !matches!(func, Func::StartsWith { .. } | Func::EndsWith { .. } | Func::StringContains { .. } | Func::CidrMatch) => {
                 invalid(format!("condition must be a boolean, but {name} does not return one"), span)
             }
             _ => Ok(Predicate::Script(s)),
@@ -555,10 +540,7 @@ impl Cx<'_> {
             (Operand::Field(f), Operand::Lit(l)) => (f, l, op),
             (Operand::Lit(l), Operand::Field(f)) => (f, l, flip(op)),
             _ => {
-                let s = self.script(&Expr::new(
-                    ExprKind::Compare { op, left: Box::new(left.clone()), right: Box::new(right.clone()) },
-                    span,
-                ))?;
+                let s = self.script(&Expr::new(ExprKind::Compare { op, left: Box::new(left.clone()), right: Box::new(right.clone()) }, span))?;
                 return Ok(Predicate::Script(s));
             }
         };

@@ -51,30 +51,21 @@ pub enum RuleFileError {
     /// A key is present with a value seqhound cannot use (an unknown severity, a risk
     /// score outside 0..=100, an empty query).
     #[error("{path}{}: invalid `{key}`: {message}", at(.position))]
-    InvalidValue {
-        path: String,
-        key: &'static str,
-        position: Option<(usize, usize)>,
-        message: String,
-    },
+    InvalidValue { path: String, key: &'static str, position: Option<(usize, usize)>, message: String },
 }
 
 impl RuleFileError {
     /// The file the error is about.
     pub fn path(&self) -> &str {
         match self {
-            RuleFileError::Toml { path, .. }
-            | RuleFileError::MissingKey { path, .. }
-            | RuleFileError::InvalidValue { path, .. } => path,
+            RuleFileError::Toml { path, .. } | RuleFileError::MissingKey { path, .. } | RuleFileError::InvalidValue { path, .. } => path,
         }
     }
 
     /// Line and column (1-based) in the file, when known.
     pub fn position(&self) -> Option<(usize, usize)> {
         match self {
-            RuleFileError::Toml { position, .. } | RuleFileError::InvalidValue { position, .. } => {
-                *position
-            }
+            RuleFileError::Toml { position, .. } | RuleFileError::InvalidValue { position, .. } => *position,
             RuleFileError::MissingKey { .. } => None,
         }
     }
@@ -159,22 +150,17 @@ pub fn parse_rule_file(path: &str, text: &str) -> Result<RuleMeta, RuleFileError
             }
             value
         }
-        None => SEVERITIES
-            .iter()
-            .find(|(known, _)| *known == severity)
-            .map_or(21, |(_, score)| *score),
+        None => SEVERITIES.iter().find(|(known, _)| *known == severity).map_or(21, |(_, score)| *score),
     };
 
     // Serializing the typed threat entries gives Kibana's key order (framework,
     // tactic, technique; id, name, reference, subtechnique) whatever order the file
     // uses for its tables.
-    let threat = serde_json::to_value(rule.threat.unwrap_or_default()).map_err(|err| {
-        RuleFileError::InvalidValue {
-            path: path.to_owned(),
-            key: "rule.threat",
-            position: None,
-            message: err.to_string(),
-        }
+    let threat = serde_json::to_value(rule.threat.unwrap_or_default()).map_err(|err| RuleFileError::InvalidValue {
+        path: path.to_owned(),
+        key: "rule.threat",
+        position: None,
+        message: err.to_string(),
     })?;
 
     Ok(RuleMeta {
@@ -215,10 +201,7 @@ pub fn parse_rule_file(path: &str, text: &str) -> Result<RuleMeta, RuleFileError
 const SEVERITIES: [(&str, i64); 4] = [("low", 21), ("medium", 47), ("high", 73), ("critical", 99)];
 
 fn missing(path: &str, key: &'static str) -> RuleFileError {
-    RuleFileError::MissingKey {
-        path: path.to_owned(),
-        key,
-    }
+    RuleFileError::MissingKey { path: path.to_owned(), key }
 }
 
 /// Byte offset where the string value at `span` starts its content: after the opening
@@ -329,8 +312,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const SEED: &str =
-        include_str!("../../transforms/macos_installer_package_spawns_network_event.toml");
+    const SEED: &str = include_str!("../../transforms/macos_installer_package_spawns_network_event.toml");
 
     const SEED_QUERY: &str = r#"sequence by host.id with maxspan=15s
 [process where host.os.type == "macos" and event.type == "start" and event.action == "exec" and
@@ -363,19 +345,13 @@ mod tests {
         assert_eq!(meta.language, "eql");
         assert_eq!(meta.author, ["Elastic"]);
         assert_eq!(meta.license.as_deref(), Some("Elastic License v2"));
-        assert!(meta
-            .note
-            .as_deref()
-            .is_some_and(|note| note.contains("Jamf")));
+        assert!(meta.note.as_deref().is_some_and(|note| note.contains("Jamf")));
         assert!(meta.tags.iter().any(|tag| tag == "OS: macOS"));
         assert_eq!(meta.references.len(), 2);
         assert_eq!(meta.building_block_type, None);
 
         // The query's first line sits on the line after `query = '''`.
-        let opening = SEED
-            .lines()
-            .position(|line| line.starts_with("query = '''"))
-            .unwrap();
+        let opening = SEED.lines().position(|line| line.starts_with("query = '''")).unwrap();
         assert_eq!((meta.query_line, meta.query_column), (opening + 2, 1));
         let first_line = SEED.lines().nth(meta.query_line - 1).unwrap();
         assert_eq!(first_line, "sequence by host.id with maxspan=15s");
@@ -483,47 +459,20 @@ mod tests {
     #[test]
     fn missing_keys_are_named() {
         let err = parse_rule_file("a.toml", "[metadata]\nmaturity = \"production\"\n").unwrap_err();
-        assert!(
-            matches!(err, RuleFileError::MissingKey { key: "[rule]", .. }),
-            "{err}"
-        );
+        assert!(matches!(err, RuleFileError::MissingKey { key: "[rule]", .. }), "{err}");
         assert_eq!(err.to_string(), "a.toml: missing required key `[rule]`");
 
         let text = "[rule]\nrule_id = \"r\"\ntype = \"eql\"\nquery = 'x'\n";
         let err = parse_rule_file("a.toml", text).unwrap_err();
-        assert!(matches!(
-            err,
-            RuleFileError::MissingKey {
-                key: "rule.name",
-                ..
-            }
-        ));
+        assert!(matches!(err, RuleFileError::MissingKey { key: "rule.name", .. }));
         let text = "[rule]\nname = \"n\"\ntype = \"eql\"\nquery = 'x'\n";
         let err = parse_rule_file("a.toml", text).unwrap_err();
-        assert!(matches!(
-            err,
-            RuleFileError::MissingKey {
-                key: "rule.rule_id",
-                ..
-            }
-        ));
+        assert!(matches!(err, RuleFileError::MissingKey { key: "rule.rule_id", .. }));
         let text = "[rule]\nname = \"n\"\nrule_id = \"r\"\nquery = 'x'\n";
         let err = parse_rule_file("a.toml", text).unwrap_err();
-        assert!(matches!(
-            err,
-            RuleFileError::MissingKey {
-                key: "rule.type",
-                ..
-            }
-        ));
+        assert!(matches!(err, RuleFileError::MissingKey { key: "rule.type", .. }));
         let err = parse_rule_file("a.toml", &minimal("")).unwrap_err();
-        assert!(matches!(
-            err,
-            RuleFileError::MissingKey {
-                key: "rule.query",
-                ..
-            }
-        ));
+        assert!(matches!(err, RuleFileError::MissingKey { key: "rule.query", .. }));
         assert_eq!(err.path(), "a.toml");
     }
 
@@ -534,44 +483,20 @@ mod tests {
         assert_eq!(err.position().map(|(line, _)| line), Some(2), "{err}");
         assert!(err.to_string().starts_with("b.toml:2:"), "{err}");
 
-        let err =
-            parse_rule_file("c.toml", &minimal("query = 'x'\nrisk_score = \"47\"\n")).unwrap_err();
+        let err = parse_rule_file("c.toml", &minimal("query = 'x'\nrisk_score = \"47\"\n")).unwrap_err();
         assert!(matches!(err, RuleFileError::Toml { .. }));
         assert_eq!(err.position(), Some((6, 14)), "{err}");
 
-        let err =
-            parse_rule_file("c.toml", &minimal("query = 'x'\nrisk_score = 470\n")).unwrap_err();
-        assert!(matches!(
-            err,
-            RuleFileError::InvalidValue {
-                key: "rule.risk_score",
-                ..
-            }
-        ));
-        assert_eq!(
-            err.to_string(),
-            "c.toml:6:14: invalid `rule.risk_score`: 470 is outside 0..=100"
-        );
+        let err = parse_rule_file("c.toml", &minimal("query = 'x'\nrisk_score = 470\n")).unwrap_err();
+        assert!(matches!(err, RuleFileError::InvalidValue { key: "rule.risk_score", .. }));
+        assert_eq!(err.to_string(), "c.toml:6:14: invalid `rule.risk_score`: 470 is outside 0..=100");
 
-        let err = parse_rule_file("c.toml", &minimal("query = 'x'\nseverity = \"urgent\"\n"))
-            .unwrap_err();
-        assert!(matches!(
-            err,
-            RuleFileError::InvalidValue {
-                key: "rule.severity",
-                ..
-            }
-        ));
+        let err = parse_rule_file("c.toml", &minimal("query = 'x'\nseverity = \"urgent\"\n")).unwrap_err();
+        assert!(matches!(err, RuleFileError::InvalidValue { key: "rule.severity", .. }));
         assert_eq!(err.position(), Some((6, 12)));
 
         let err = parse_rule_file("c.toml", &minimal("query = '''\n  \n'''\n")).unwrap_err();
-        assert!(matches!(
-            err,
-            RuleFileError::InvalidValue {
-                key: "rule.query",
-                ..
-            }
-        ));
+        assert!(matches!(err, RuleFileError::InvalidValue { key: "rule.query", .. }));
     }
 
     #[test]
@@ -594,18 +519,10 @@ mod tests {
     /// query position points at the query text.
     #[test]
     fn detection_rules_corpus_parses() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/corpora/detection-rules");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora/detection-rules");
         if !root.is_dir() {
-            assert!(
-                std::env::var_os("SEQHOUND_REQUIRE_SHARED").is_none(),
-                "SEQHOUND_REQUIRE_SHARED is set but {} is missing",
-                root.display()
-            );
-            println!(
-                "skipped: detection-rules corpus not found at {}",
-                root.display()
-            );
+            assert!(std::env::var_os("SEQHOUND_REQUIRE_SHARED").is_none(), "SEQHOUND_REQUIRE_SHARED is set but {} is missing", root.display());
+            println!("skipped: detection-rules corpus not found at {}", root.display());
             return;
         }
         let mut files = Vec::new();
@@ -637,12 +554,6 @@ mod tests {
                 Err(err) => failures.push(err.to_string()),
             }
         }
-        assert!(
-            failures.is_empty(),
-            "{} of {} files failed:\n{}",
-            failures.len(),
-            files.len(),
-            failures.join("\n")
-        );
+        assert!(failures.is_empty(), "{} of {} files failed:\n{}", failures.len(), files.len(), failures.join("\n"));
     }
 }

@@ -94,10 +94,7 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, QueryError> {
             b':' => one(&mut i, Tok::Colon),
             b'~' => one(&mut i, Tok::Tilde),
             b'?' if b.get(i + 1) == Some(&b'"') => {
-                return Err(QueryError::new(
-                    "?\"...\" strings are not supported; use \"\"\"...\"\"\" for raw strings",
-                    Span::new(i, i + 2),
-                ))
+                return Err(QueryError::new("?\"...\" strings are not supported; use \"\"\"...\"\"\" for raw strings", Span::new(i, i + 2)))
             }
             b'?' => one(&mut i, Tok::Question),
             b'+' => one(&mut i, Tok::Plus),
@@ -113,12 +110,7 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, QueryError> {
             b'<' => one(&mut i, Tok::Lt),
             b'>' if b.get(i + 1) == Some(&b'=') => two(&mut i, Tok::GtEq),
             b'>' => one(&mut i, Tok::Gt),
-            b'\'' => {
-                return Err(QueryError::new(
-                    "single-quoted strings are not supported; use double quotes",
-                    Span::new(i, i + 1),
-                ))
-            }
+            b'\'' => return Err(QueryError::new("single-quoted strings are not supported; use double quotes", Span::new(i, i + 1))),
             b'"' => string(src, &mut i)?,
             b'`' => quoted_ident(src, &mut i)?,
             b'0'..=b'9' | b'.' => number(src, &mut i)?,
@@ -130,10 +122,7 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, QueryError> {
             }
             _ => {
                 let ch = src[i..].chars().next().unwrap_or('?');
-                return Err(QueryError::new(
-                    format!("unexpected character {ch:?}"),
-                    Span::new(i, i + ch.len_utf8()),
-                ));
+                return Err(QueryError::new(format!("unexpected character {ch:?}"), Span::new(i, i + ch.len_utf8())));
             }
         };
         out.push(Token { tok, span: Span::new(start, i), space_before });
@@ -183,13 +172,9 @@ fn number(src: &str, i: &mut usize) -> Result<Tok, QueryError> {
     let text = &src[start..*i];
     let span = Span::new(start, *i);
     if float {
-        text.parse::<f64>()
-            .map(Tok::Float)
-            .map_err(|_| QueryError::new(format!("invalid number {text}"), span))
+        text.parse::<f64>().map(Tok::Float).map_err(|_| QueryError::new(format!("invalid number {text}"), span))
     } else {
-        text.parse::<i64>()
-            .map(Tok::Int)
-            .map_err(|_| QueryError::new(format!("number {text} is out of range"), span))
+        text.parse::<i64>().map(Tok::Int).map_err(|_| QueryError::new(format!("number {text} is out of range"), span))
     }
 }
 
@@ -269,10 +254,7 @@ fn string(src: &str, i: &mut usize) -> Result<Tok, QueryError> {
                     b'f' => out.push('\u{c}'),
                     b'u' => {
                         if b.get(*i) != Some(&b'{') {
-                            return Err(QueryError::new(
-                                "unicode escapes are written \\u{XXXX} with 2 to 8 hex digits",
-                                Span::new(esc_start, *i),
-                            ));
+                            return Err(QueryError::new("unicode escapes are written \\u{XXXX} with 2 to 8 hex digits", Span::new(esc_start, *i)));
                         }
                         let hex_start = *i + 1;
                         let Some(rel) = src[hex_start..].find('}') else {
@@ -282,23 +264,13 @@ fn string(src: &str, i: &mut usize) -> Result<Tok, QueryError> {
                         *i = hex_start + rel + 1;
                         let span = Span::new(esc_start, *i);
                         if !(2..=8).contains(&hex.len()) || !hex.bytes().all(|h| h.is_ascii_hexdigit()) {
-                            return Err(QueryError::new(
-                                "unicode escapes are written \\u{XXXX} with 2 to 8 hex digits",
-                                span,
-                            ));
+                            return Err(QueryError::new("unicode escapes are written \\u{XXXX} with 2 to 8 hex digits", span));
                         }
-                        let code = u32::from_str_radix(hex, 16)
-                            .map_err(|_| QueryError::new("invalid unicode escape", span))?;
-                        let ch = char::from_u32(code)
-                            .ok_or_else(|| QueryError::new(format!("invalid unicode code point U+{code:X}"), span))?;
+                        let code = u32::from_str_radix(hex, 16).map_err(|_| QueryError::new("invalid unicode escape", span))?;
+                        let ch = char::from_u32(code).ok_or_else(|| QueryError::new(format!("invalid unicode code point U+{code:X}"), span))?;
                         out.push(ch);
                     }
-                    _ => {
-                        return Err(QueryError::new(
-                            format!("unknown escape sequence \\{}", e as char),
-                            Span::new(esc_start, *i),
-                        ))
-                    }
+                    _ => return Err(QueryError::new(format!("unknown escape sequence \\{}", e as char), Span::new(esc_start, *i))),
                 }
             }
             _ => {

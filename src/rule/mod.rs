@@ -102,11 +102,7 @@ fn locate(meta: &RuleMeta, file_text: Option<&str>, span: Span) -> (usize, usize
     let text = q[line_start..line_end].trim_end_matches('\r').to_string();
     let width = q[start..ceil(span.end).clamp(start, line_end)].chars().count().max(1);
     let caret = format!("{}{}", " ".repeat(qcol), "^".repeat(width));
-    let (line, column) = if qline == 0 {
-        (meta.query_line.max(1), meta.query_column.max(1) + qcol)
-    } else {
-        (meta.query_line.max(1) + qline, qcol + 1)
-    };
+    let (line, column) = if qline == 0 { (meta.query_line.max(1), meta.query_column.max(1) + qcol) } else { (meta.query_line.max(1) + qline, qcol + 1) };
     let _ = file_text;
     (line, column, Some((text, caret)))
 }

@@ -31,10 +31,8 @@ pub fn parse_expr(src: &str) -> Result<Expr, QueryError> {
     Ok(e)
 }
 
-const KEYWORDS: &[&str] = &[
-    "and", "or", "not", "in", "like", "regex", "where", "sequence", "sample", "by", "with",
-    "until", "maxspan", "runs", "any", "true", "false", "null",
-];
+const KEYWORDS: &[&str] =
+    &["and", "or", "not", "in", "like", "regex", "where", "sequence", "sample", "by", "with", "until", "maxspan", "runs", "any", "true", "false", "null"];
 
 struct Parser {
     t: Vec<Token>,
@@ -160,10 +158,7 @@ impl Parser {
             self.expect(&Tok::Eq, "'='")?;
             maxspan = Some(self.time_span()?);
             if self.is_kw("by") {
-                return Err(QueryError::new(
-                    "the sequence's 'by' keys must come before 'with maxspan'",
-                    self.span(),
-                ));
+                return Err(QueryError::new("the sequence's 'by' keys must come before 'with maxspan'", self.span()));
             }
         }
         let mut stages = Vec::new();
@@ -240,22 +235,12 @@ impl Parser {
                 self.bump();
                 n
             }
-            Tok::Float(_) => {
-                return Err(QueryError::new(
-                    "maxspan must be an integer followed by a unit (ms, s, m, h, d)",
-                    self.span(),
-                ))
-            }
+            Tok::Float(_) => return Err(QueryError::new("maxspan must be an integer followed by a unit (ms, s, m, h, d)", self.span())),
             _ => return Err(self.unexpected("a duration such as 15s")),
         };
         let unit = match self.peek().clone() {
             Tok::Ident(u) if !self.tok().space_before || !KEYWORDS.contains(&u.as_str()) => u,
-            _ => {
-                return Err(QueryError::new(
-                    "maxspan needs a time unit (ms, s, m, h, d)",
-                    Span::new(start, self.prev_end()),
-                ))
-            }
+            _ => return Err(QueryError::new("maxspan needs a time unit (ms, s, m, h, d)", Span::new(start, self.prev_end()))),
         };
         let uspan = self.bump().span;
         let factor: i64 = match unit.as_str() {
@@ -264,16 +249,9 @@ impl Parser {
             "m" => 60_000,
             "h" => 3_600_000,
             "d" => 86_400_000,
-            _ => {
-                return Err(QueryError::new(
-                    format!("unknown time unit '{unit}' (expected ms, s, m, h or d)"),
-                    uspan,
-                ))
-            }
+            _ => return Err(QueryError::new(format!("unknown time unit '{unit}' (expected ms, s, m, h or d)"), uspan)),
         };
-        let millis = n
-            .checked_mul(factor)
-            .ok_or_else(|| QueryError::new("maxspan is too large", Span::new(start, uspan.end)))?;
+        let millis = n.checked_mul(factor).ok_or_else(|| QueryError::new("maxspan is too large", Span::new(start, uspan.end)))?;
         Ok(TimeSpan { millis, span: Span::new(start, uspan.end) })
     }
 
@@ -349,19 +327,14 @@ impl Parser {
             Tok::LtEq => Some(CompareOp::LtEq),
             Tok::Gt => Some(CompareOp::Gt),
             Tok::GtEq => Some(CompareOp::GtEq),
-            Tok::Eq => {
-                return Err(QueryError::new("use == to compare values (= is not an operator)", self.span()))
-            }
+            Tok::Eq => return Err(QueryError::new("use == to compare values (= is not an operator)", self.span())),
             _ => None,
         };
         if let Some(op) = op {
             self.bump();
             let right = self.arith()?;
             let span = left.span.to(right.span);
-            return Ok(Expr::new(
-                ExprKind::Compare { op, left: Box::new(left), right: Box::new(right) },
-                span,
-            ));
+            return Ok(Expr::new(ExprKind::Compare { op, left: Box::new(left), right: Box::new(right) }, span));
         }
         // `not in` / `in` / `in~`
         let negated = self.is_kw("not") && matches!(self.peek_at(1), Tok::Ident(s) if s.eq_ignore_ascii_case("in"));
@@ -378,10 +351,7 @@ impl Parser {
             }
             self.expect(&Tok::RParen, "')'")?;
             let span = Span::new(left.span.start, self.prev_end());
-            return Ok(Expr::new(
-                ExprKind::In { value: Box::new(left), list, negated, insensitive },
-                span,
-            ));
+            return Ok(Expr::new(ExprKind::In { value: Box::new(left), list, negated, insensitive }, span));
         }
         let mop = if self.peek() == &Tok::Colon {
             self.bump();
@@ -508,8 +478,7 @@ impl Parser {
             Tok::Ident(s) if ["true", "false", "null"].contains(&s.to_ascii_lowercase().as_str()) => self.constant(),
             Tok::Ident(name)
                 if !KEYWORDS.contains(&name.to_ascii_lowercase().as_str())
-                    && (matches!(self.peek_at(1), Tok::LParen)
-                        || (matches!(self.peek_at(1), Tok::Tilde) && matches!(self.peek_at(2), Tok::LParen))) =>
+                    && (matches!(self.peek_at(1), Tok::LParen) || (matches!(self.peek_at(1), Tok::Tilde) && matches!(self.peek_at(2), Tok::LParen))) =>
             {
                 self.bump();
                 let insensitive = self.eat(&Tok::Tilde);
@@ -556,10 +525,7 @@ impl Parser {
                 continue;
             }
             if self.peek() == &Tok::LBracket && !self.tok().space_before {
-                return Err(QueryError::new(
-                    "array index access on fields (field[0]) is not supported",
-                    self.span(),
-                ));
+                return Err(QueryError::new("array index access on fields (field[0]) is not supported", self.span()));
             }
             break;
         }
@@ -636,19 +602,10 @@ mod tests {
 
     #[test]
     fn predicates_and_functions() {
-        assert!(matches!(
-            parse_expr("x not in (\"a\", \"b\")").unwrap().kind,
-            ExprKind::In { negated: true, insensitive: false, .. }
-        ));
+        assert!(matches!(parse_expr("x not in (\"a\", \"b\")").unwrap().kind, ExprKind::In { negated: true, insensitive: false, .. }));
         assert!(matches!(parse_expr("x in~ (\"a\")").unwrap().kind, ExprKind::In { insensitive: true, .. }));
-        assert!(matches!(
-            parse_expr("x like~ \"a*\"").unwrap().kind,
-            ExprKind::Match { op: MatchOp::LikeInsensitive, .. }
-        ));
-        assert!(matches!(
-            parse_expr("startsWith~(x, \"a\")").unwrap().kind,
-            ExprKind::Call { insensitive: true, .. }
-        ));
+        assert!(matches!(parse_expr("x like~ \"a*\"").unwrap().kind, ExprKind::Match { op: MatchOp::LikeInsensitive, .. }));
+        assert!(matches!(parse_expr("startsWith~(x, \"a\")").unwrap().kind, ExprKind::Call { insensitive: true, .. }));
         assert!(matches!(parse_expr("?x.y == null").unwrap().kind, ExprKind::Compare { .. }));
         let e = parse_expr("`my-field`.sub == 1").unwrap();
         let ExprKind::Compare { left, .. } = e.kind else { panic!() };

@@ -356,8 +356,7 @@ impl Sequencer {
         // `until` (index `stages`) applies after the event's own transitions: Elasticsearch
         // rejects a sequence when an until event lies between its last match and the next
         // one, both inclusive, so it also ends what this event just started or advanced.
-        let until_keys: Vec<Key> =
-            entry.stage_keys.iter().filter(|(s, _)| *s == self.stages).map(|(_, k)| k.clone()).collect();
+        let until_keys: Vec<Key> = entry.stage_keys.iter().filter(|(s, _)| *s == self.stages).map(|(_, k)| k.clone()).collect();
         entry.stage_keys.retain(|(s, _)| *s < self.stages);
         for (stage, key) in entry.stage_keys {
             if self.missing[stage] {
@@ -423,9 +422,8 @@ impl Sequencer {
             }
         }
         // Leading stages: the latest same-key match strictly before the first event.
-        let last_leading = (0..self.first_positive)
-            .filter_map(|i| self.history.get(&(i, key.clone())).and_then(|h| h.iter().rev().find(|&&t| t < p.start_ts).copied()))
-            .max();
+        let last_leading =
+            (0..self.first_positive).filter_map(|i| self.history.get(&(i, key.clone())).and_then(|h| h.iter().rev().find(|&&t| t < p.start_ts).copied())).max();
         if self.last_positive + 1 < self.stages {
             // Trailing stages need events up to maxspan after the start: wait for them.
             self.awaiting.push(Awaiting { pending: p, key, last_leading });

@@ -81,15 +81,7 @@ mod tests {
     use bytes::Bytes;
 
     fn ev(id: &str) -> Arc<EventRef> {
-        Arc::new(EventRef {
-            raw: Bytes::new(),
-            origin: Arc::from("t"),
-            line: 1,
-            timestamp_ms: 0,
-            tiebreaker: None,
-            stage: 0,
-            event_id: Some(id.into()),
-        })
+        Arc::new(EventRef { raw: Bytes::new(), origin: Arc::from("t"), line: 1, timestamp_ms: 0, tiebreaker: None, stage: 0, event_id: Some(id.into()) })
     }
 
     #[test]

@@ -162,10 +162,7 @@ fn decompress(encoding: &str, body: Bytes, limit: usize) -> Result<Bytes, (Statu
             if n > limit {
                 return Err(too_big());
             }
-            snap::raw::Decoder::new()
-                .decompress_vec(&body)
-                .map(Bytes::from)
-                .map_err(|e| (StatusCode::BAD_REQUEST, format!("body is not valid snappy: {e}\n")))
+            snap::raw::Decoder::new().decompress_vec(&body).map(Bytes::from).map_err(|e| (StatusCode::BAD_REQUEST, format!("body is not valid snappy: {e}\n")))
         }
         other => Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("content-encoding {other:?} is not supported (gzip, deflate, zstd, snappy)\n"))),
     }
@@ -177,8 +174,7 @@ fn decompress(encoding: &str, body: Bytes, limit: usize) -> Result<Bytes, (Statu
 fn to_ndjson(body: Bytes, json_type: bool, native: bool) -> Result<Bytes, String> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
     let lines: Bytes = if first == Some(b'[') || (json_type && first != Some(b'{')) {
-        let items: Vec<&serde_json::value::RawValue> =
-            serde_json::from_slice(&body).map_err(|e| format!("body is not a JSON array of events: {e}\n"))?;
+        let items: Vec<&serde_json::value::RawValue> = serde_json::from_slice(&body).map_err(|e| format!("body is not a JSON array of events: {e}\n"))?;
         let mut out = Vec::with_capacity(body.len());
         for it in items {
             out.extend_from_slice(it.get().as_bytes());

@@ -37,10 +37,10 @@ use crate::engine::{Engine, EngineOptions};
 use crate::rule::{RuleSet, RuleShape};
 use crate::sequence::Detection;
 use crate::sink::alert::{build_alerts, AlertContext, SourceEvent};
+use crate::sink::audit::{AuditOptions, AuditScope, AuditWriter};
 use crate::sink::compact::compact_line;
 use crate::sink::metrics::Metrics;
 use crate::sink::output::{AlertBatch, AlertSink, Compression, ConsoleSink, Encoding, FileSink, HttpSink, SocketSink};
-use crate::sink::audit::{AuditOptions, AuditScope, AuditWriter};
 use crate::sink::vector::VectorSink;
 use crate::source::Chunk;
 
@@ -94,18 +94,10 @@ impl Drop for InFlight<'_> {
 pub fn run(config: Config, stop: Option<oneshot::Receiver<()>>, ready: Option<std::sync::mpsc::Sender<Vec<SocketAddr>>>) -> anyhow::Result<()> {
     let (tname, TransformConfig::Detection { rules, lateness, state_cap, .. }) =
         config.transforms.iter().next().ok_or_else(|| anyhow::anyhow!("no detection transform"))?;
-    let set = if rules.is_empty() {
-        RuleSet::embedded_default()?
-    } else {
-        RuleSet::load_strict(&rules.iter().map(PathBuf::from).collect::<Vec<_>>())?
-    };
+    let set = if rules.is_empty() { RuleSet::embedded_default()? } else { RuleSet::load_strict(&rules.iter().map(PathBuf::from).collect::<Vec<_>>())? };
     for r in &set.rules {
         if r.shape == RuleShape::Sample || !r.pipes.is_empty() {
-            anyhow::bail!(
-                "rule {} ({}) uses `sample` or pipes, which need the whole input: run it with `seqhound replay`",
-                r.meta.name,
-                r.meta.path
-            );
+            anyhow::bail!("rule {} ({}) uses `sample` or pipes, which need the whole input: run it with `seqhound replay`", r.meta.name, r.meta.path);
         }
     }
     let set = Arc::new(set);
@@ -170,9 +162,7 @@ pub fn run(config: Config, stop: Option<oneshot::Receiver<()>>, ready: Option<st
             let bind = |address: &String| {
                 let name = name.clone();
                 let address = address.clone();
-                async move {
-                    tokio::net::TcpListener::bind(&address).await.map_err(|e| anyhow::anyhow!("sources.{name}: cannot listen on {address}: {e}"))
-                }
+                async move { tokio::net::TcpListener::bind(&address).await.map_err(|e| anyhow::anyhow!("sources.{name}: cannot listen on {address}: {e}")) }
             };
             let native = |d: &Option<crate::config::Decoding>| d.as_ref().is_some_and(|d| d.codec == "native_json");
             let tls_files = |t: &Option<crate::config::Tls>| tls::load(t.as_ref()).map_err(|e| anyhow::anyhow!("sources.{name}.{e}"));

