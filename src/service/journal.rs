@@ -351,7 +351,7 @@ mod tests {
             let mut engine = Engine::new(rules.clone(), opts.clone());
             let (_, generation) = engine.restore_state(&snapshot).unwrap();
             let (mut journal, replay, delivered) = Journal::open(dir, generation, rules, opts.lateness_ms).unwrap();
-            let mut deliver = |dets: Vec<crate::sequence::Detection>, journal: &mut Journal, emitted: &mut Vec<String>| {
+            let deliver = |dets: Vec<crate::sequence::Detection>, journal: &mut Journal, emitted: &mut Vec<String>| {
                 let fresh: Vec<String> = dets.iter().map(key).filter(|k| !delivered.contains(k)).collect();
                 journal.mark_delivered(fresh.iter().cloned()).unwrap();
                 emitted.extend(fresh);

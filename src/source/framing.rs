@@ -111,7 +111,6 @@ impl LineFramer {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
 
     #[test]
     fn oversized_lines_dropped_in_any_cut() {
