@@ -186,8 +186,12 @@ impl AnchorFilter {
     /// Sorted byte offsets in `chunk` of anchor matches and of `\` (a possible escape).
     /// A line with no offset inside it cannot pass the pre-check.
     pub fn hits(&mut self, chunk: &[u8]) -> Vec<usize> {
-        self.lowered.clear();
-        self.lowered.extend(chunk.iter().map(u8::to_ascii_lowercase));
+        // Written element by element into a sized buffer so the loop vectorizes
+        // (`extend` over a mapped iterator did not: a tenth of a seed-rule replay).
+        self.lowered.resize(chunk.len(), 0);
+        for (lower, &byte) in self.lowered.iter_mut().zip(chunk) {
+            *lower = byte.to_ascii_lowercase();
+        }
         let hay = &self.lowered[..];
         let mut out: Vec<usize> = match &self.packed {
             Some(p) => p.find_iter(hay).map(|m| m.start()).collect(),
