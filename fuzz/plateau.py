@@ -42,6 +42,7 @@ def main() -> int:
     cov = ft = execs = 0
     crashed = False
     reason = "max time"
+    eof = False
     # libFuzzer prints only on progress (and at powers of two), so the clock is checked
     # on a timeout too: a flat run may print nothing at all.
     lines = queue.Queue()
@@ -58,6 +59,7 @@ def main() -> int:
         except queue.Empty:
             line = ""
         if line is None:
+            eof = True
             break
         now = time.monotonic()
         if started is not None and now - last_growth >= args.flat:
@@ -82,7 +84,7 @@ def main() -> int:
         if new_cov > cov:
             cov, last_growth = new_cov, now
     # Drain the rest (final stats) and wait.
-    while (line := lines.get()) is not None:
+    while not eof and (line := lines.get()) is not None:
         log.write(line)
         if "ERROR: libFuzzer" in line or "panicked at" in line:
             crashed = True

@@ -53,6 +53,10 @@ pub struct Precheck {
     literals: Vec<Vec<u8>>,
     searcher: Option<Searcher>,
     need: Need,
+    /// Finds every literal in a sample, to plan anchors. Built once, on the first plan:
+    /// every decoder plans on its own first chunk, and building it is costlier than
+    /// scanning a chunk.
+    sample_counter: std::sync::OnceLock<Option<AhoCorasick>>,
 }
 
 thread_local! {
@@ -98,7 +102,7 @@ impl Precheck {
         };
         // If the searcher cannot be built, fall back to passing every line.
         let need = if searcher.is_none() { Need::Nothing } else { need };
-        Precheck { literals, searcher, need }
+        Precheck { literals, searcher, need, sample_counter: std::sync::OnceLock::new() }
     }
 
     /// True when every line passes (nothing to check).
@@ -220,7 +224,7 @@ impl Precheck {
             return None;
         }
         // Lines of the sample containing each literal (a rough frequency).
-        let all = AhoCorasickBuilder::new().ascii_case_insensitive(true).build(&self.literals).ok()?;
+        let all = self.sample_counter.get_or_init(|| AhoCorasickBuilder::new().ascii_case_insensitive(true).build(&self.literals).ok()).as_ref()?;
         let mut freq = vec![0u32; self.literals.len()];
         let mut seen = vec![u32::MAX; self.literals.len()];
         let mut line_no = 0u32;
