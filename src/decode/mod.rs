@@ -151,6 +151,8 @@ pub struct Decoder {
     gate: PrecheckGate,
     /// The chunk-wide first pass, planned on the first chunk (`Some(None)`: no plan).
     anchors: Option<Option<AnchorFilter>>,
+    /// Line ends of the chunk when the anchor pass did not find them.
+    newlines: Vec<usize>,
 }
 
 /// The pre-check only pays when it drops most lines. With many rules loaded it can pass
@@ -239,6 +241,7 @@ impl Decoder {
             columns: (0..n).map(|_| ColumnBuilder::default()).collect(),
             gate: PrecheckGate::default(),
             anchors: None,
+            newlines: Vec::new(),
         }
     }
 
@@ -264,11 +267,22 @@ impl Decoder {
             }
             _ => None,
         };
+        // Line ends: found by the anchor pass when it ran, else searched here.
+        let newlines: &[usize] = match (&hits, &self.anchors) {
+            (Some(_), Some(Some(a))) => a.newlines(),
+            _ => {
+                self.newlines.clear();
+                self.newlines.extend(memchr::memchr_iter(b'\n', bytes));
+                &self.newlines
+            }
+        };
+        let mut next_newline = 0usize;
         let mut next_hit = 0usize;
         let mut pos = 0usize;
         let mut line_no = chunk.first_line;
         while pos < bytes.len() {
-            let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i);
+            let end = newlines.get(next_newline).copied().unwrap_or(bytes.len());
+            next_newline += 1;
             let mut start = pos;
             let mut stop = end;
             pos = end + 1;
