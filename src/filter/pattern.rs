@@ -229,7 +229,18 @@ fn char_eq(p: char, v: char, ci: bool) -> bool {
 /// Iterative wildcard matching with single-star backtracking (linear for one star,
 /// O(n·m) worst case).
 fn glob(tokens: &[GlobTok], ci: bool, value: &str) -> bool {
-    let v: Vec<char> = value.chars().collect();
+    // ASCII values (nearly all) are matched on their bytes, without collecting chars:
+    // the allocation was most of the cost of a wildcard test.
+    if value.is_ascii() {
+        glob_units(tokens, ci, value.as_bytes(), |b| b as char)
+    } else {
+        glob_units(tokens, ci, &value.chars().collect::<Vec<char>>(), |c| c)
+    }
+}
+
+/// [`glob`] over a value given as units (bytes of an ASCII value, or chars).
+#[inline]
+fn glob_units<U: Copy>(tokens: &[GlobTok], ci: bool, v: &[U], as_char: impl Fn(U) -> char) -> bool {
     let (mut p, mut s) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while s < v.len() {
@@ -244,7 +255,7 @@ fn glob(tokens: &[GlobTok], ci: bool, value: &str) -> bool {
                 s += 1;
                 continue;
             }
-            Some(GlobTok::Char(c)) if char_eq(*c, v[s], ci) => {
+            Some(GlobTok::Char(c)) if char_eq(*c, as_char(v[s]), ci) => {
                 p += 1;
                 s += 1;
                 continue;
