@@ -130,6 +130,11 @@ pub enum SourceConfig {
         decoding: Option<Decoding>,
         framing: Option<Framing>,
         tls: Option<Tls>,
+        /// Most connections open at once (Vector's option); more wait to be accepted.
+        connection_limit: Option<u32>,
+        /// Memory all connections of this source may hold for unfinished lines, bytes
+        /// (a seqhound option). Past it, an unfinished line over 1 MiB is dropped.
+        max_buffered_bytes: Option<usize>,
     },
     /// Vector's native gRPC protocol (what Vector's `vector` sink sends).
     Vector {

@@ -35,6 +35,11 @@ fn free_addr() -> SocketAddr {
 
 impl Service {
     fn start(tag: &str) -> Service {
+        Self::start_with(tag, "")
+    }
+
+    /// `socket_options`: more lines for the `socket` source's table.
+    fn start_with(tag: &str, socket_options: &str) -> Service {
         let dir = std::env::temp_dir().join(format!("seqhound-flood-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -44,7 +49,7 @@ impl Service {
         std::fs::write(
             &config,
             format!(
-                "[sources.http]\ntype = \"http_server\"\naddress = \"{http}\"\n\n[sources.tcp]\ntype = \"socket\"\nmode = \"tcp\"\naddress = \"{socket}\"\n\n[transforms.detect]\ntype = \"detection\"\ninputs = [\"http\", \"tcp\"]\nlateness = \"100ms\"\n\n[sinks.file]\ntype = \"file\"\ninputs = [\"detect\"]\npath = \"{}\"\nencoding.codec = \"text\"\n",
+                "[sources.http]\ntype = \"http_server\"\naddress = \"{http}\"\n\n[sources.tcp]\ntype = \"socket\"\nmode = \"tcp\"\naddress = \"{socket}\"\n{socket_options}\n\n[transforms.detect]\ntype = \"detection\"\ninputs = [\"http\", \"tcp\"]\nlateness = \"100ms\"\n\n[sinks.file]\ntype = \"file\"\ninputs = [\"detect\"]\npath = \"{}\"\nencoding.codec = \"text\"\n",
                 alerts.display()
             ),
         )
@@ -231,6 +236,61 @@ fn endless_socket_line_is_skipped_and_the_connection_keeps_working() {
     drop(s);
     assert_eq!(svc.wait_detections(2), 2, "the lines around the oversized one are kept");
     assert_eq!(svc.metric("lines_oversized_total"), 1, "{:?}", get(svc.http, "/metrics"));
+}
+
+/// The child's resident memory, MiB.
+fn rss_mib(svc: &Service) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", svc.child.id())).unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()).unwrap_or(0) / 1024
+}
+
+/// 40 connections each send 8 MiB of a line that does not end (320 MiB in all, each
+/// under the 32 MiB line limit) against a 16 MiB budget for the source: the unfinished
+/// lines are dropped once the budget is spent, memory stays bounded, a good client is
+/// served, and an attacking connection that ends its line is read normally again.
+#[test]
+fn socket_connections_share_a_memory_budget() {
+    let svc = Service::start_with("budget", "max_buffered_bytes = 16777216");
+    let junk = vec![b'x'; 1 << 20];
+    let mut attackers: Vec<TcpStream> = (0..40).map(|_| TcpStream::connect(svc.socket).unwrap()).collect();
+    for s in &mut attackers {
+        for _ in 0..8 {
+            s.write_all(&junk).unwrap();
+        }
+    }
+    // Let the service read what was sent.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while svc.metric("lines_oversized_total") < 20 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let dropped = svc.metric("lines_oversized_total");
+    let rss = rss_mib(&svc);
+    eprintln!("budget: {dropped} unfinished lines dropped, resident memory {rss} MiB");
+    assert!(dropped >= 20, "unfinished lines dropped under the budget: {dropped}");
+    assert!(rss < 200, "resident memory {rss} MiB with 320 MiB of unfinished lines sent");
+    let mut good = TcpStream::connect(svc.socket).unwrap();
+    good.write_all(format!("{}\n", pair("h-good")).as_bytes()).unwrap();
+    drop(good);
+    assert_eq!(svc.wait_detections(1), 1, "a good client is served");
+    attackers[0].write_all(format!("\n{}\n", pair("h-attacker")).as_bytes()).unwrap();
+    drop(attackers);
+    assert_eq!(svc.wait_detections(2), 2, "a connection that ends its line is read again");
+}
+
+/// With `connection_limit = 3`, a fourth connection waits until one of the first three
+/// closes, then is read in full.
+#[test]
+fn socket_connection_limit_holds_further_connections_back() {
+    let svc = Service::start_with("connlimit", "connection_limit = 3");
+    let idle: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(svc.socket).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut fourth = TcpStream::connect(svc.socket).unwrap();
+    fourth.write_all(format!("{}\n", pair("h-fourth")).as_bytes()).unwrap();
+    fourth.shutdown(std::net::Shutdown::Write).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(svc.detections(), 0, "the fourth connection is not served while three are open");
+    drop(idle);
+    assert_eq!(svc.wait_detections(1), 1, "served once a slot is free");
 }
 
 /// 200 000 distinct stage-1 keys within the lateness, against a cap of 10 000: pending

@@ -180,11 +180,15 @@ pub fn run(config: Config, stop: Option<oneshot::Receiver<()>>, ready: Option<st
                     });
                     tasks.push(tokio::spawn(http::serve_http(l, st)));
                 }
-                SourceConfig::Socket { address, decoding, tls, .. } => {
+                SourceConfig::Socket { address, decoding, tls, connection_limit, max_buffered_bytes, .. } => {
                     let l = bind(address).await?;
                     addrs.push(l.local_addr()?);
                     let acceptor = tls_files(tls)?.as_ref().map(tls::acceptor).transpose()?;
-                    tasks.push(tokio::spawn(stream::serve_socket(l, name.clone(), native(decoding), acceptor, shared.clone())));
+                    let limits = stream::SocketLimits {
+                        connections: connection_limit.map_or(stream::DEFAULT_CONNECTION_LIMIT, |n| n as usize),
+                        buffered_bytes: max_buffered_bytes.unwrap_or(stream::DEFAULT_MAX_BUFFERED),
+                    };
+                    tasks.push(tokio::spawn(stream::serve_socket(l, name.clone(), native(decoding), acceptor, limits, shared.clone())));
                 }
                 SourceConfig::Vector { address, tls, .. } => {
                     let l = bind(address).await?;

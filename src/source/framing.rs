@@ -13,6 +13,9 @@ use bytes::{Bytes, BytesMut};
 /// Flush a chunk once this many bytes of whole lines are buffered.
 const CHUNK_BYTES: usize = 64 * 1024;
 
+/// Room made before each read: reads stay large, and an idle connection holds no more.
+const READ_BYTES: usize = 64 * 1024;
+
 /// Whole lines ready to process, and where they start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Framed {
@@ -36,12 +39,18 @@ pub struct LineFramer {
 
 impl LineFramer {
     pub fn new(max_line: usize) -> Self {
-        LineFramer { buf: BytesMut::with_capacity(256 * 1024), max_line, line: 1, skipping: false, oversized: Vec::new() }
+        LineFramer { buf: BytesMut::new(), max_line, line: 1, skipping: false, oversized: Vec::new() }
     }
 
-    /// The buffer to read into (append only).
+    /// The buffer to read into (append only), with room for a large read.
     pub fn buffer(&mut self) -> &mut BytesMut {
+        self.buf.reserve(READ_BYTES);
         &mut self.buf
+    }
+
+    /// Memory the framer holds for its connection (the buffer's capacity).
+    pub fn held_bytes(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// Numbers of the lines dropped for their length since the last call.
@@ -55,6 +64,14 @@ impl LineFramer {
     /// After bytes were appended to [`Self::buffer`]: the whole lines ready, if enough
     /// are buffered (or `eof`, which also flushes a last line without `\n`).
     pub fn next_chunk(&mut self, eof: bool) -> Option<Framed> {
+        self.next_chunk_within(eof, self.max_line)
+    }
+
+    /// [`Self::next_chunk`], with a lower limit for the line still open at the end of
+    /// the buffer: when the connections together hold too much memory, a connection's
+    /// unfinished line over `open_line_limit` is dropped like an oversized one.
+    pub fn next_chunk_within(&mut self, eof: bool, open_line_limit: usize) -> Option<Framed> {
+        let open_line_limit = open_line_limit.min(self.max_line);
         if self.skipping {
             match memchr::memchr(b'\n', &self.buf) {
                 Some(i) => {
@@ -66,11 +83,15 @@ impl LineFramer {
             }
         }
         let open_line = memchr::memrchr(b'\n', &self.buf).map_or(self.buf.len(), |i| self.buf.len() - i - 1);
-        if !self.skipping && open_line > self.max_line {
+        if !self.skipping && open_line > open_line_limit {
             let complete = self.buf.len() - open_line;
             self.oversized.push(self.line + memchr::memchr_iter(b'\n', &self.buf[..complete]).count() as u64);
             self.buf.truncate(complete);
             self.skipping = true;
+            // Give the long line's memory back rather than keep its capacity.
+            if self.buf.capacity() > 4 * READ_BYTES {
+                self.buf = BytesMut::from(&self.buf[..]);
+            }
         }
         let cut = if eof && !self.skipping { self.buf.len() } else { memchr::memrchr(b'\n', &self.buf).map_or(0, |i| i + 1) };
         if cut == 0 || !(eof || self.buf.len() >= CHUNK_BYTES || cut == self.buf.len()) {
@@ -111,6 +132,22 @@ impl LineFramer {
 
 #[cfg(test)]
 mod tests {
+    use super::LineFramer;
+
+    #[test]
+    fn open_line_over_the_lower_limit_is_dropped_and_the_rest_kept() {
+        let mut f = LineFramer::new(100);
+        f.buffer().extend_from_slice(b"ok 1\nwhole line of forty bytes, kept....\nunfinished line, longer than 10");
+        // Under memory pressure: only the unfinished line goes; whole lines stay.
+        let framed = f.next_chunk_within(false, 10).expect("the whole lines");
+        assert_eq!((&framed.bytes[..], framed.first_line), (&b"ok 1\nwhole line of forty bytes, kept....\n"[..], 1));
+        assert_eq!(f.take_oversized(), vec![3]);
+        // The rest of line 3 is skipped; the next line is line 4.
+        f.buffer().extend_from_slice(b" and its end\nnext\n");
+        let framed = f.next_chunk(true).expect("lines");
+        assert_eq!((&framed.bytes[..], framed.first_line), (&b"next\n"[..], 4));
+        assert!(f.take_oversized().is_empty());
+    }
 
     #[test]
     fn oversized_lines_dropped_in_any_cut() {
