@@ -60,6 +60,33 @@ fn benches(c: &mut Criterion) {
         })
     });
 
+    // The chunk-wide anchor pass both ways: case-blind in one pass, and lower-case copy
+    // then search. Both must leave the same lines with a hit.
+    let lines_with_hits = |filter: &mut seqhound::decode::precheck::AnchorFilter| {
+        let mut lines = 0usize;
+        for ch in &chunks {
+            let hits = filter.hits(black_box(&ch.bytes));
+            let mut next = 0;
+            let mut start = 0;
+            for &end in filter.newlines() {
+                while next < hits.len() && hits[next] < start {
+                    next += 1;
+                }
+                lines += (next < hits.len() && hits[next] < end) as usize;
+                start = end + 1;
+            }
+        }
+        lines
+    };
+    let plan = |caseless| rules.precheck.anchor_filter_always(&chunks[0].bytes, caseless).expect("the seed rule has anchors");
+    let expected_hit_lines = lines_with_hits(&mut plan(false));
+    for (name, caseless) in [("case-blind, one pass", true), ("lower-case copy, then search", false)] {
+        let mut filter = plan(caseless);
+        g.bench_function(format!("anchor pass, {name} ({expected_hit_lines} lines with a hit)"), |b| {
+            b.iter(|| assert_eq!(lines_with_hits(&mut filter), expected_hit_lines))
+        });
+    }
+
     g.bench_function(format!("decode after precheck ({survivors} of {EVENTS} kept)"), |b| {
         let mut d = Decoder::new(rules.projection.clone(), Some(rules.precheck.clone()));
         b.iter(|| {

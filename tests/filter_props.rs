@@ -243,7 +243,7 @@ proptest! {
         let cols = list_columns(&full.batch);
         let text = lines.join("\n");
         let accepted: Vec<bool> = (0..lines.len()).map(|i| preds.iter().any(|p| p.evaluate(&cols, full.num_rows(), &mut LeafMemo::default()).value(i))).collect();
-        if let Some(mut filter) = pc.anchor_filter_always(sample.join("\n").as_bytes()) {
+        for mut filter in [true, false].into_iter().filter_map(|caseless| pc.anchor_filter_always(sample.join("\n").as_bytes(), caseless)) {
             let hits = filter.hits(text.as_bytes());
             let mut start = 0;
             for (i, l) in lines.iter().enumerate() {

@@ -25,6 +25,7 @@ use bytes::Bytes;
 
 use crate::source::Chunk;
 
+pub mod caseless;
 pub mod json;
 pub mod precheck;
 
@@ -312,7 +313,7 @@ impl Decoder {
                         }
                     }
                     let lowered = match (&hits, &self.anchors) {
-                        (Some(_), Some(Some(a))) => a.lowered().get(start..stop),
+                        (Some(_), Some(Some(a))) => a.lowered().and_then(|l| l.get(start..stop)),
                         _ => None,
                     };
                     let pass = match lowered {

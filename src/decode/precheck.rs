@@ -20,6 +20,7 @@
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
+use super::caseless::CaselessSearch;
 use crate::filter::pattern::{GlobTok, Pattern};
 use crate::filter::predicate::{Predicate, ValueTest};
 use crate::rule::CompiledRule;
@@ -174,19 +175,28 @@ impl Precheck {
 /// all children — so the cover is implied by the condition whatever the sample says.
 #[derive(Debug)]
 pub struct AnchorFilter {
-    /// SIMD multi-literal search (Teddy) over the lower-cased chunk; per-literal `memmem`
-    /// where the CPU lacks it.
-    packed: Option<aho_corasick::packed::Searcher>,
-    finders: Vec<memchr::memmem::Finder<'static>>,
-    lowered: Vec<u8>,
+    search: AnchorSearch,
     newlines: Vec<usize>,
     backslashes: Vec<usize>,
 }
 
+#[derive(Debug)]
+enum AnchorSearch {
+    /// One case-blind pass over the chunk itself (AVX2).
+    Caseless(CaselessSearch),
+    /// Lower-case the chunk, then SIMD multi-literal search (Teddy) over the copy, or
+    /// per-literal `memmem` where the CPU lacks it.
+    Lowered { packed: Option<aho_corasick::packed::Searcher>, finders: Vec<memchr::memmem::Finder<'static>>, lowered: Vec<u8> },
+}
+
 impl AnchorFilter {
-    /// The lower-cased bytes of the last chunk given to [`Self::hits`].
-    pub fn lowered(&self) -> &[u8] {
-        &self.lowered
+    /// The lower-cased bytes of the last chunk given to [`Self::hits`], when this filter
+    /// made them (the case-blind search does not).
+    pub fn lowered(&self) -> Option<&[u8]> {
+        match &self.search {
+            AnchorSearch::Lowered { lowered, .. } => Some(lowered),
+            AnchorSearch::Caseless(_) => None,
+        }
     }
 
     /// Offsets of every `\n` in the last chunk given to [`Self::hits`].
@@ -197,12 +207,18 @@ impl AnchorFilter {
     /// Sorted byte offsets in `chunk` of anchor matches and of `\` (a possible escape).
     /// A line with no offset inside it cannot pass the pre-check.
     pub fn hits(&mut self, chunk: &[u8]) -> Vec<usize> {
-        lower_and_mark(chunk, &mut self.lowered, &mut self.newlines, &mut self.backslashes);
-        let hay = &self.lowered[..];
-        let mut out: Vec<usize> = match &self.packed {
-            Some(p) => p.find_iter(hay).map(|m| m.start()).collect(),
-            None => self.finders.iter().flat_map(|f| f.find_iter(hay)).collect(),
-        };
+        let mut out = Vec::new();
+        match &mut self.search {
+            AnchorSearch::Caseless(search) => search.scan(chunk, &mut out, &mut self.newlines, &mut self.backslashes),
+            AnchorSearch::Lowered { packed, finders, lowered } => {
+                lower_and_mark(chunk, lowered, &mut self.newlines, &mut self.backslashes);
+                let hay = &lowered[..];
+                match packed {
+                    Some(p) => out.extend(p.find_iter(hay).map(|m| m.start())),
+                    None => out.extend(finders.iter().flat_map(|f| f.find_iter(hay))),
+                }
+            }
+        }
         out.extend_from_slice(&self.backslashes);
         out.sort_unstable();
         out
@@ -274,15 +290,16 @@ impl Precheck {
     /// Plan the chunk-wide first pass from a sample of input (e.g. the first chunk).
     /// `None` when no cover exists (some stage needs no literal) or it would not pay.
     pub fn anchor_filter(&self, sample: &[u8]) -> Option<AnchorFilter> {
-        self.plan_anchors(sample, true)
+        self.plan_anchors(sample, true, true)
     }
 
-    /// As [`Self::anchor_filter`], also when it would not pay (for tests).
-    pub fn anchor_filter_always(&self, sample: &[u8]) -> Option<AnchorFilter> {
-        self.plan_anchors(sample, false)
+    /// As [`Self::anchor_filter`], also when it would not pay (for tests); `caseless`
+    /// false forces the lower-case-then-search path.
+    pub fn anchor_filter_always(&self, sample: &[u8], caseless: bool) -> Option<AnchorFilter> {
+        self.plan_anchors(sample, false, caseless)
     }
 
-    fn plan_anchors(&self, sample: &[u8], only_if_it_pays: bool) -> Option<AnchorFilter> {
+    fn plan_anchors(&self, sample: &[u8], only_if_it_pays: bool, caseless: bool) -> Option<AnchorFilter> {
         if self.searcher.is_none() || self.literals.is_empty() {
             return None;
         }
@@ -313,15 +330,19 @@ impl Precheck {
         if only_if_it_pays && passing * 2 > lines {
             return None;
         }
-        // Literals are stored lower-cased; the chunk is lower-cased before the search.
         let pats: Vec<&[u8]> = anchors.iter().map(|&i| &self.literals[i][..]).collect();
+        let (newlines, backslashes) = (Vec::new(), Vec::new());
+        if let Some(search) = CaselessSearch::new(&pats, sample).filter(|_| caseless) {
+            return Some(AnchorFilter { search: AnchorSearch::Caseless(search), newlines, backslashes });
+        }
+        // Literals are stored lower-cased; the chunk is lower-cased before the search.
         let mut config = aho_corasick::packed::Config::new().builder();
         for p in &pats {
             config.add(p);
         }
         let packed = config.build();
         let finders = pats.iter().map(|p| memchr::memmem::Finder::new(p).into_owned()).collect();
-        Some(AnchorFilter { packed, finders, lowered: Vec::new(), newlines: Vec::new(), backslashes: Vec::new() })
+        Some(AnchorFilter { search: AnchorSearch::Lowered { packed, finders, lowered: Vec::new() }, newlines, backslashes })
     }
 }
 
@@ -545,18 +566,22 @@ mod tests {
             chunk.extend_from_slice(l);
             chunk.push(b'\n');
         }
-        let mut filter = pc.anchor_filter(&sample).expect("the seed rule has a cover");
-        let hits = filter.hits(&chunk);
-        let line_has_hit = |start: usize, end: usize| hits.iter().any(|&h| h >= start && h < end);
-        let mut start = 0;
-        for line in chunk.split(|&b| b == b'\n') {
-            let end = start + line.len();
-            if pc.may_match(line) {
-                assert!(line_has_hit(start, end), "{}", String::from_utf8_lossy(line));
+        assert!(pc.anchor_filter(&sample).is_some(), "the seed rule has a cover");
+        for caseless in [true, false] {
+            let mut filter = pc.anchor_filter_always(&sample, caseless).expect("the seed rule has a cover");
+            let hits = filter.hits(&chunk);
+            assert_eq!(filter.newlines(), memchr::memchr_iter(b'\n', &chunk).collect::<Vec<_>>());
+            let line_has_hit = |start: usize, end: usize| hits.iter().any(|&h| h >= start && h < end);
+            let mut start = 0;
+            for line in chunk.split(|&b| b == b'\n') {
+                let end = start + line.len();
+                if pc.may_match(line) {
+                    assert!(line_has_hit(start, end), "{}", String::from_utf8_lossy(line));
+                }
+                start = end + 1;
             }
-            start = end + 1;
+            assert!(!line_has_hit(0, file.len()), "a line that cannot match has no anchor");
         }
-        assert!(!line_has_hit(0, file.len()), "a line that cannot match has no anchor");
     }
 
     #[test]

@@ -1,0 +1,341 @@
+//! One pass over a chunk that finds every place where one of a few literals occurs, ASCII
+//! case-insensitively, together with every line end and backslash — without writing a
+//! lower-cased copy of the chunk first.
+//!
+//! The search is Teddy (from Hyperscan; the `aho-corasick` crate's packed searcher is
+//! another implementation) with case folding moved into its nibble tables. Teddy tests
+//! the first one to three bytes of each literal at 32 positions at once: a byte is looked
+//! up by its low and its high nibble in two 16-entry tables whose entries are bitsets of
+//! literal *buckets*; a position is a candidate for a bucket when every tested byte's two
+//! lookups share that bucket's bit. The two cases of an ASCII letter share their low
+//! nibble and differ only in the high one, so entering both high nibbles makes the test
+//! case-blind. Candidates are then verified byte by byte.
+//!
+//! Why: lower-casing a chunk and then searching the copy were two passes over every byte,
+//! 28 % of a seed-rule replay on one core (`perf`); this is one pass that writes only the
+//! offsets it finds.
+
+/// Literals per bucket are compared one by one on a candidate; past this many literals a
+/// candidate costs more than the automaton path it replaces.
+pub const MAX_LITERALS: usize = 64;
+
+/// A case-insensitive multi-literal search; [`Self::new`] is `None` where it does not apply
+/// (no AVX2, too many literals, an empty literal).
+#[derive(Debug, Clone)]
+pub struct CaselessSearch {
+    /// Lower-cased literals.
+    literals: Vec<Vec<u8>>,
+    /// Literal indices per bucket (bit `b` of a table entry = bucket `b`).
+    buckets: [Vec<usize>; 8],
+    /// Leading bytes tested per literal: the shortest literal's length, at most 3.
+    width: usize,
+    /// Bucket bits by low nibble, then by high nibble, of each tested byte.
+    low: [[u8; 16]; 3],
+    high: [[u8; 16]; 3],
+}
+
+impl CaselessSearch {
+    /// The search for `literals`; `sample` (typical input) guides which literals share
+    /// a bucket when there are more than 8.
+    pub fn new(literals: &[&[u8]], sample: &[u8]) -> Option<Self> {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return Self::build(literals, sample);
+        }
+        let _ = (literals, sample);
+        None
+    }
+
+    fn build(literals: &[&[u8]], sample: &[u8]) -> Option<Self> {
+        if literals.is_empty() || literals.len() > MAX_LITERALS || literals.iter().any(|l| l.is_empty()) {
+            return None;
+        }
+        let literals: Vec<Vec<u8>> = literals.iter().map(|l| l.to_ascii_lowercase()).collect();
+        let width = literals.iter().map(Vec::len).min().unwrap_or(1).min(3);
+        let groups = group_into_buckets(&literals, width, sample);
+        let mut buckets: [Vec<usize>; 8] = Default::default();
+        let (mut low, mut high) = ([[0u8; 16]; 3], [[0u8; 16]; 3]);
+        for (bucket, members) in groups.into_iter().enumerate() {
+            let tables = Fingerprint::of(&members.iter().map(|&i| &literals[i][..]).collect::<Vec<_>>(), width);
+            for k in 0..width {
+                for n in 0..16 {
+                    low[k][n] |= u8::from(tables.low[k] & (1 << n) != 0) << bucket;
+                    high[k][n] |= u8::from(tables.high[k] & (1 << n) != 0) << bucket;
+                }
+            }
+            buckets[bucket] = members;
+        }
+        Some(CaselessSearch { literals, buckets, width, low, high })
+    }
+
+    /// Append to `hits` the offset of every position in `chunk` where some literal starts
+    /// (ASCII case-insensitively; one entry per position, ascending), and fill `newlines`
+    /// and `backslashes` with the offsets of every `\n` and `\`.
+    pub fn scan(&self, chunk: &[u8], hits: &mut Vec<usize>, newlines: &mut Vec<usize>, backslashes: &mut Vec<usize>) {
+        newlines.clear();
+        backslashes.clear();
+        // SAFETY: `new` only builds a search where AVX2 is available.
+        #[cfg(target_arch = "x86_64")]
+        let done = unsafe {
+            match self.width {
+                1 => self.scan_avx2::<1>(chunk, hits, newlines, backslashes),
+                2 => self.scan_avx2::<2>(chunk, hits, newlines, backslashes),
+                _ => self.scan_avx2::<3>(chunk, hits, newlines, backslashes),
+            }
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let done = 0;
+        for pos in done..chunk.len() {
+            match chunk[pos] {
+                b'\n' => newlines.push(pos),
+                b'\\' => backslashes.push(pos),
+                _ => {}
+            }
+            if self.literals.iter().any(|l| starts_with_caseless(&chunk[pos..], l)) {
+                hits.push(pos);
+            }
+        }
+    }
+
+    /// Verify the buckets in `candidates` at `pos`.
+    #[inline]
+    fn verify(&self, chunk: &[u8], pos: usize, candidates: u8, hits: &mut Vec<usize>) {
+        let mut bits = candidates;
+        while bits != 0 {
+            let bucket = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            if self.buckets[bucket].iter().any(|&i| starts_with_caseless(&chunk[pos..], &self.literals[i])) {
+                hits.push(pos);
+                return;
+            }
+        }
+    }
+
+    /// The vector loop over 32 positions at a time, `W` leading bytes per literal;
+    /// returns the first position it did not handle (the rest is left to the caller).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn scan_avx2<const W: usize>(&self, chunk: &[u8], hits: &mut Vec<usize>, newlines: &mut Vec<usize>, backslashes: &mut Vec<usize>) -> usize {
+        use std::arch::x86_64::*;
+        let mut low = [_mm256_setzero_si256(); 3];
+        let mut high = [_mm256_setzero_si256(); 3];
+        for k in 0..3 {
+            // SAFETY: 16-byte unaligned loads of 16-byte arrays; both 128-bit lanes get
+            // the table, as the byte shuffle looks up within each lane.
+            low[k] = _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(self.low[k].as_ptr().cast()) });
+            high[k] = _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(self.high[k].as_ptr().cast()) });
+        }
+        let nibble = _mm256_set1_epi8(0x0F);
+        let newline = _mm256_set1_epi8(b'\n' as i8);
+        let backslash = _mm256_set1_epi8(b'\\' as i8);
+        let zero = _mm256_setzero_si256();
+        let mut lanes = [0u8; 32];
+        // The 32 bytes at `at`, and the buckets each of the 32 positions there may start.
+        macro_rules! block {
+            ($at:expr) => {{
+                // SAFETY (for the loads): callers keep `$at + 32 + W - 1 <= chunk.len()`.
+                let first = unsafe { _mm256_loadu_si256(chunk.as_ptr().add($at).cast()) };
+                let mut found = _mm256_set1_epi8(-1);
+                for k in 0..W {
+                    let v = if k == 0 { first } else { unsafe { _mm256_loadu_si256(chunk.as_ptr().add($at + k).cast()) } };
+                    let lo = _mm256_shuffle_epi8(low[k], _mm256_and_si256(v, nibble));
+                    let hi = _mm256_shuffle_epi8(high[k], _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble));
+                    found = _mm256_and_si256(found, _mm256_and_si256(lo, hi));
+                }
+                (first, found)
+            }};
+        }
+        // Record the candidates, line ends and backslashes of one block.
+        macro_rules! settle {
+            ($at:expr, $first:expr, $found:expr) => {{
+                let mut candidates = !(_mm256_movemask_epi8(_mm256_cmpeq_epi8($found, zero)) as u32);
+                if candidates != 0 {
+                    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), $found) };
+                    while candidates != 0 {
+                        let j = candidates.trailing_zeros() as usize;
+                        candidates &= candidates - 1;
+                        self.verify(chunk, $at + j, lanes[j], hits);
+                    }
+                }
+                let mut nl = _mm256_movemask_epi8(_mm256_cmpeq_epi8($first, newline)) as u32;
+                while nl != 0 {
+                    newlines.push($at + nl.trailing_zeros() as usize);
+                    nl &= nl - 1;
+                }
+                let mut bs = _mm256_movemask_epi8(_mm256_cmpeq_epi8($first, backslash)) as u32;
+                while bs != 0 {
+                    backslashes.push($at + bs.trailing_zeros() as usize);
+                    bs &= bs - 1;
+                }
+            }};
+        }
+        let mut i = 0;
+        // 64 bytes per step with one branch: most steps have no candidate, line end or
+        // backslash at all.
+        while i + 64 + W - 1 <= chunk.len() {
+            let (first_a, found_a) = block!(i);
+            let (first_b, found_b) = block!(i + 32);
+            let lines_a = _mm256_or_si256(_mm256_cmpeq_epi8(first_a, newline), _mm256_cmpeq_epi8(first_a, backslash));
+            let lines_b = _mm256_or_si256(_mm256_cmpeq_epi8(first_b, newline), _mm256_cmpeq_epi8(first_b, backslash));
+            let any = _mm256_or_si256(_mm256_or_si256(found_a, found_b), _mm256_or_si256(lines_a, lines_b));
+            if _mm256_testz_si256(any, any) == 0 {
+                settle!(i, first_a, found_a);
+                settle!(i + 32, first_b, found_b);
+            }
+            i += 64;
+        }
+        while i + 32 + W - 1 <= chunk.len() {
+            let (first, found) = block!(i);
+            settle!(i, first, found);
+            i += 32;
+        }
+        i
+    }
+}
+
+/// The nibbles one bucket admits at each tested byte: bit `n` of `low[k]` / `high[k]` set
+/// when byte `k` may have low / high nibble `n`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Fingerprint {
+    low: [u16; 3],
+    high: [u16; 3],
+}
+
+impl Fingerprint {
+    fn of(literals: &[&[u8]], width: usize) -> Self {
+        let mut f = Fingerprint::default();
+        for lit in literals {
+            for (k, &byte) in lit.iter().take(width).enumerate() {
+                f.low[k] |= 1 << (byte & 0x0F);
+                f.high[k] |= 1 << (byte >> 4);
+                if byte.is_ascii_lowercase() {
+                    f.high[k] |= 1 << (byte.to_ascii_uppercase() >> 4);
+                }
+            }
+        }
+        f
+    }
+
+    fn merge(self, other: Self) -> Self {
+        let mut f = self;
+        for k in 0..3 {
+            f.low[k] |= other.low[k];
+            f.high[k] |= other.high[k];
+        }
+        f
+    }
+
+    fn admits(&self, gram: &[u8]) -> bool {
+        gram.iter().enumerate().all(|(k, &b)| self.low[k] & (1 << (b & 0x0F)) != 0 && self.high[k] & (1 << (b >> 4)) != 0)
+    }
+}
+
+/// Literals per bucket (at most 8 buckets). Literals sharing a bucket also admit every
+/// mix of their nibbles (`installer` with `node` admits `int…`, common in JSON), and each
+/// admitted position is a candidate to verify; so when literals outnumber buckets, the
+/// pairs merged are those whose mix admits the fewest positions of `sample`.
+fn group_into_buckets(literals: &[Vec<u8>], width: usize, sample: &[u8]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = (0..literals.len()).map(|i| vec![i]).collect();
+    if groups.len() <= 8 {
+        return groups;
+    }
+    // Merging greedily costs pairs × distinct grams per step: fine for the handful of
+    // anchors a rule set has; beyond 16 literals, round-robin.
+    if groups.len() > 16 {
+        let mut out = vec![Vec::new(); 8];
+        for i in 0..literals.len() {
+            out[i % 8].push(i);
+        }
+        return out;
+    }
+    let mut grams: std::collections::HashMap<&[u8], u32> = std::collections::HashMap::new();
+    for gram in sample.windows(width) {
+        *grams.entry(gram).or_insert(0) += 1;
+    }
+    let admitted = |f: &Fingerprint| grams.iter().filter(|(g, _)| f.admits(g)).map(|(_, &n)| u64::from(n)).sum::<u64>();
+    let mut prints: Vec<Fingerprint> = groups.iter().map(|g| Fingerprint::of(&[&literals[g[0]][..]], width)).collect();
+    let mut cost: Vec<u64> = prints.iter().map(admitted).collect();
+    while groups.len() > 8 {
+        let mut best = (u64::MAX, 0, 1, Fingerprint::default(), 0);
+        for a in 0..groups.len() {
+            for b in a + 1..groups.len() {
+                let merged = prints[a].merge(prints[b]);
+                let together = admitted(&merged);
+                let extra = together.saturating_sub(cost[a] + cost[b]);
+                if extra < best.0 {
+                    best = (extra, a, b, merged, together);
+                }
+            }
+        }
+        let (_, a, b, merged, together) = best;
+        let moved = groups.remove(b);
+        groups[a].extend(moved);
+        prints.remove(b);
+        cost.remove(b);
+        prints[a] = merged;
+        cost[a] = together;
+    }
+    groups
+}
+
+/// `hay` starts with `lower` (a lower-cased literal), ignoring ASCII case.
+#[inline]
+fn starts_with_caseless(hay: &[u8], lower: &[u8]) -> bool {
+    hay.len() >= lower.len() && hay[..lower.len()].iter().zip(lower).all(|(&h, &l)| h.to_ascii_lowercase() == l)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every offset where some literal starts, by brute force.
+    fn naive(chunk: &[u8], literals: &[&[u8]]) -> Vec<usize> {
+        let lower = chunk.to_ascii_lowercase();
+        (0..chunk.len()).filter(|&p| literals.iter().any(|l| lower[p..].starts_with(&l.to_ascii_lowercase()))).collect()
+    }
+
+    #[test]
+    fn finds_what_brute_force_finds() {
+        let Some(_) = CaselessSearch::new(&[b"x"], b"") else {
+            eprintln!("no AVX2 here: the search is not used, nothing to test");
+            return;
+        };
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        // Small alphabets so literals occur often, at every alignment and across the end;
+        // bytes whose nibbles collide with letters' (`@`, `[`, `` ` ``, `{`, 0xC1…).
+        let alphabet = b"aAbBcCzZ@[`{\n\\\"\xC1\xE1 0";
+        let pool: &[&[u8]] = &[b"a", b"ab", b"abc", b"zz", b"Cab", b"b@", b"{\"a", b"abcabcab", b"zazazazaza", b"c0", b"\\\"a", b"`a"];
+        for round in 0..3000 {
+            let n_lits = 1 + (next() % 20) as usize;
+            let mut lits: Vec<&[u8]> = (0..n_lits).map(|_| pool[next() as usize % pool.len()]).collect();
+            if round % 3 == 0 {
+                lits.retain(|l| l.len() >= 3);
+                if lits.is_empty() {
+                    lits.push(b"abc");
+                }
+            }
+            let len = (next() % 200) as usize;
+            let chunk: Vec<u8> = (0..len).map(|_| alphabet[next() as usize % alphabet.len()]).collect();
+            let search = CaselessSearch::new(&lits, &chunk[..chunk.len() / 2]).expect("AVX2 is available");
+            let (mut hits, mut newlines, mut backslashes) = (vec![], vec![5], vec![6]);
+            search.scan(&chunk, &mut hits, &mut newlines, &mut backslashes);
+            assert_eq!(hits, naive(&chunk, &lits), "literals {lits:?} in {:?}", String::from_utf8_lossy(&chunk));
+            assert_eq!(newlines, memchr::memchr_iter(b'\n', &chunk).collect::<Vec<_>>());
+            assert_eq!(backslashes, memchr::memchr_iter(b'\\', &chunk).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_search() {
+        assert!(CaselessSearch::build(&[], b"").is_none());
+        assert!(CaselessSearch::build(&[b"a", b""], b"").is_none());
+        let many: Vec<Vec<u8>> = (0..=MAX_LITERALS).map(|i| format!("l{i}").into_bytes()).collect();
+        assert!(CaselessSearch::build(&many.iter().map(|l| &l[..]).collect::<Vec<_>>(), b"").is_none());
+    }
+}
