@@ -119,7 +119,7 @@ fn benches(c: &mut Criterion) {
             let mut matches = 0u64;
             for (batch, ch) in &decoded {
                 let _cols = list_columns(&batch.batch);
-                let cands = filter_batch(&rules, black_box(batch), ch);
+                let cands = filter_batch(&rules, black_box(batch));
                 matches += cands.stage_matches.iter().sum::<u64>();
             }
             assert_eq!(matches, expected_stage_matches);

@@ -68,6 +68,36 @@ pub struct Filtered {
     pub events: u64,
     pub bytes: u64,
     pub precheck_dropped: u64,
+    /// The chunk's `first_line` (0: numbered within the chunk) and its number of lines.
+    pub first_line: u64,
+    pub line_count: u64,
+}
+
+impl Filtered {
+    /// Make the line numbers of a chunk the reader did not number absolute, given its
+    /// first line's number; returns the number of the line after the chunk. Numbered
+    /// chunks are left as they are. Called in input order.
+    pub fn number_lines(&mut self, first_line: u64) -> u64 {
+        if self.first_line != 0 {
+            return self.first_line + self.line_count;
+        }
+        let shift = first_line.saturating_sub(1);
+        for e in self.errors.iter_mut().chain(self.candidates.errors.iter_mut()) {
+            e.line += shift;
+        }
+        if let Some(b) = &mut self.batch {
+            for l in &mut b.lines {
+                *l += shift;
+            }
+        }
+        // An event matching several rules is shared between their candidates: the first
+        // `make_mut` gives that candidate its own copy, so each copy shifts exactly once.
+        for c in self.candidates.per_rule.iter_mut().flatten() {
+            Arc::make_mut(&mut c.event).line += shift;
+        }
+        self.first_line = first_line;
+        first_line + self.line_count
+    }
 }
 
 pub struct Engine {
@@ -258,7 +288,7 @@ pub fn decode_and_filter(rules: &RuleSet, decoder: &mut Decoder, chunk: &Chunk) 
 /// [`decode_and_filter`], keeping the decoded batch in the result when `keep_batch`.
 pub fn decode_and_filter_keeping(rules: &RuleSet, decoder: &mut Decoder, chunk: &Chunk, keep_batch: bool) -> Filtered {
     let decoded = decoder.decode(chunk);
-    let candidates = filter_batch(rules, &decoded.batch, chunk);
+    let candidates = filter_batch(rules, &decoded.batch);
     Filtered {
         candidates,
         batch: keep_batch.then_some(decoded.batch),
@@ -266,11 +296,13 @@ pub fn decode_and_filter_keeping(rules: &RuleSet, decoder: &mut Decoder, chunk: 
         events: decoded.events,
         bytes: chunk.bytes.len() as u64,
         precheck_dropped: decoded.precheck_dropped,
+        first_line: chunk.first_line,
+        line_count: decoded.line_count,
     }
 }
 
 /// Evaluate all stage predicates over a decoded batch and collect candidates.
-pub fn filter_batch(rules: &RuleSet, batch: &EventBatch, chunk: &Chunk) -> Candidates {
+pub fn filter_batch(rules: &RuleSet, batch: &EventBatch) -> Candidates {
     let n = batch.num_rows();
     let cols = list_columns(&batch.batch);
     let mut out = Candidates { per_rule: (0..rules.rules.len()).map(|_| Vec::new()).collect(), stage_matches: Vec::new(), errors: Vec::new() };
@@ -278,8 +310,7 @@ pub fn filter_batch(rules: &RuleSet, batch: &EventBatch, chunk: &Chunk) -> Candi
         out.stage_matches = vec![0; rules.rules.iter().map(|r| r.stages.len()).sum()];
         return out;
     }
-    // Arrival index of each row within the chunk: its position among non-blank lines.
-    let arrival = row_arrivals(batch, chunk);
+    let arrival = &batch.arrivals;
     let mut memo = LeafMemo::new(rules.shared_leaves);
     let masks: Vec<Vec<BooleanBuffer>> = rules.rules.iter().map(|r| r.all_stages().map(|s| s.predicate.evaluate(&cols, n, &mut memo)).collect()).collect();
     for (r, m) in rules.rules.iter().zip(&masks) {
@@ -351,33 +382,6 @@ pub fn filter_batch(rules: &RuleSet, batch: &EventBatch, chunk: &Chunk) -> Candi
         }
     }
     out
-}
-
-/// Position of each row among the chunk's non-blank lines.
-fn row_arrivals(batch: &EventBatch, chunk: &Chunk) -> Vec<u64> {
-    // Non-blank lines before each row = (line - first_line) - blank lines before it.
-    let raw: &Bytes = &chunk.bytes;
-    let mut out = Vec::with_capacity(batch.num_rows());
-    let mut line = chunk.first_line;
-    let mut nonblank = 0u64;
-    let mut pos = 0usize;
-    for &row_line in &batch.lines {
-        while line < row_line {
-            let end = memchr::memchr(b'\n', &raw[pos..]).map_or(raw.len(), |i| pos + i);
-            let blank = raw[pos..end].iter().all(|b| matches!(b, b' ' | b'\t' | b'\r'));
-            if !blank && (line != 1 || !is_bom_only(&raw[pos..end])) {
-                nonblank += 1;
-            }
-            pos = (end + 1).min(raw.len());
-            line += 1;
-        }
-        out.push(nonblank);
-    }
-    out
-}
-
-fn is_bom_only(l: &[u8]) -> bool {
-    l.strip_prefix(b"\xEF\xBB\xBF").is_some_and(|r| r.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')))
 }
 
 /// Join keys of a row for a stage: the cartesian product of each key field's values

@@ -61,7 +61,7 @@ pub fn replay_files(rules: Arc<RuleSet>, options: EngineOptions, inputs: &[Strin
             let mut seq = 0u64;
             for path in inputs {
                 let r = open(&path)?;
-                let mut chunker = LineChunker::new(r, Origin::new(&path));
+                let mut chunker = LineChunker::new(r, Origin::new(&path)).without_line_numbers();
                 while let Some(chunk) = chunker.next_chunk()? {
                     if chunk_tx.send((seq, chunk)).is_err() {
                         return Ok(());
@@ -94,10 +94,12 @@ pub fn replay_files(rules: Arc<RuleSet>, options: EngineOptions, inputs: &[Strin
         let mut sink_error: Option<std::io::Error> = None;
         // Rules with `| head` / `| tail` need the whole result before anything is emitted.
         let mut piped: Vec<Vec<Detection>> = rules.rules.iter().map(|_| Vec::new()).collect();
+        let mut next_line = 1u64;
         for (seq, f) in &out_rx {
             waiting.insert(seq, f);
-            while let Some(f) = waiting.remove(&next) {
+            while let Some(mut f) = waiting.remove(&next) {
                 next += 1;
+                next_line = f.number_lines(next_line);
                 if sink_error.is_some() {
                     continue;
                 }
@@ -148,4 +150,70 @@ pub fn replay_files(rules: Arc<RuleSet>, options: EngineOptions, inputs: &[Strin
         }
         Ok(engine.stats())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::{generate, GenerateConfig};
+
+    #[derive(Default)]
+    struct Collect {
+        events: Vec<(u64, bytes::Bytes)>,
+        errors: Vec<u64>,
+    }
+
+    impl ReplaySink for Collect {
+        fn detection(&mut self, _rules: &RuleSet, d: Detection) -> std::io::Result<()> {
+            self.events.extend(d.events.into_iter().map(|e| (e.line, e.raw)));
+            Ok(())
+        }
+        fn data_error(&mut self, e: &crate::decode::DataError) {
+            self.errors.push(e.line);
+        }
+    }
+
+    /// The reader leaves line numbers to the in-order stage: every detected event and
+    /// every malformed line must still carry its line number in the file, over many
+    /// chunks, blank lines, a byte order mark at the start and one in the middle (which
+    /// makes that line malformed), on one and on two threads.
+    #[test]
+    fn line_numbers_are_those_of_the_file() {
+        let mut corpus = Vec::new();
+        generate(&GenerateConfig { seed: 7, hosts: 20, events: 6_000 }, &mut corpus).expect("generate");
+        let mut lines: Vec<Vec<u8>> = corpus.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect();
+        lines[0].splice(0..0, *b"\xEF\xBB\xBF");
+        let mut expected_errors = Vec::new();
+        for (i, at) in [700usize, 2_500, 4_001, 5_999].into_iter().enumerate() {
+            // Bad lines that look like a first stage, so the pre-check passes them on.
+            let stage = br#"{"host":{"os":{"type":"macos"}},"event":{"category":"process","type":"start","action":"exec"},"process":{"name":"sh","parent":{"name":"installer"}}"#;
+            if i == 1 {
+                lines[at] = [&b"\xEF\xBB\xBF"[..], stage, b"}"].concat();
+            } else {
+                lines.insert(at, stage.to_vec());
+            }
+            expected_errors.push(at as u64 + 1);
+        }
+        lines.insert(3_000, Vec::new());
+        lines.insert(3_001, b"  \r".to_vec());
+        for e in expected_errors.iter_mut().filter(|l| **l > 3_000) {
+            *e += 2;
+        }
+        let text = lines.join(&b'\n');
+        assert!(text.len() > 8 * crate::source::file::CHUNK_BYTES, "the corpus spans many chunks");
+        let path = std::env::temp_dir().join(format!("seqhound-lines-{}.ndjson", std::process::id()));
+        std::fs::write(&path, &text).expect("write corpus");
+        let rules = Arc::new(RuleSet::embedded_default().expect("seed rule"));
+        for threads in [1, 2] {
+            let mut sink = Collect::default();
+            replay_files(rules.clone(), EngineOptions::default(), &[path.display().to_string()], threads, &mut sink).expect("replay");
+            assert!(sink.events.len() >= 20, "the corpus has detections");
+            for (line, raw) in &sink.events {
+                assert!(lines[*line as usize - 1][..] == raw[..], "the event reported at line {line} ({threads} threads) is not that line of the file");
+            }
+            sink.errors.sort_unstable();
+            assert_eq!(sink.errors, expected_errors);
+        }
+        let _ = std::fs::remove_file(&path);
+    }
 }

@@ -102,6 +102,9 @@ pub struct EventBatch {
     pub rows: Vec<Range<u32>>,
     /// 1-based line number of each row in its source.
     pub lines: Vec<u64>,
+    /// Position of each row among the chunk's non-blank lines (0-based): the order in
+    /// which the events arrived.
+    pub arrivals: Vec<u64>,
     /// Source name.
     pub origin: Arc<str>,
 }
@@ -141,6 +144,8 @@ pub struct Decoded {
     pub events: u64,
     /// Lines dropped by the pre-check without parsing.
     pub precheck_dropped: u64,
+    /// Lines in the chunk, blank ones included.
+    pub line_count: u64,
 }
 
 /// Per-thread decoder: owns the scanner and builders, reused between chunks.
@@ -257,6 +262,7 @@ impl Decoder {
         }
         let mut rows = Vec::new();
         let mut lines = Vec::new();
+        let mut arrivals = Vec::new();
         let mut errors = Vec::new();
         let mut events = 0u64;
         let mut dropped = 0u64;
@@ -280,7 +286,9 @@ impl Decoder {
         let mut next_newline = 0usize;
         let mut next_hit = 0usize;
         let mut pos = 0usize;
-        let mut line_no = chunk.first_line;
+        // Unnumbered chunks (`first_line` 0) are numbered from 1 within the chunk; only
+        // the real first line of an input may start with a byte order mark.
+        let mut line_no = chunk.first_line.max(1);
         while pos < bytes.len() {
             let end = newlines.get(next_newline).copied().unwrap_or(bytes.len());
             next_newline += 1;
@@ -289,7 +297,7 @@ impl Decoder {
             pos = end + 1;
             let this_line = line_no;
             line_no += 1;
-            if this_line == 1 && bytes[start..stop].starts_with(b"\xEF\xBB\xBF") {
+            if this_line == 1 && chunk.first_line == 1 && bytes[start..stop].starts_with(b"\xEF\xBB\xBF") {
                 start += 3;
             }
             if stop > start && bytes[stop - 1] == b'\r' {
@@ -335,6 +343,7 @@ impl Decoder {
                     }
                     rows.push(start as u32..stop as u32);
                     lines.push(this_line);
+                    arrivals.push(events - 1);
                 }
                 Err(e) => {
                     for c in &mut self.columns {
@@ -347,10 +356,11 @@ impl Decoder {
         }
         let batch = self.finish_batch(&chunk.bytes, rows.len());
         Decoded {
-            batch: EventBatch { batch, raw: chunk.bytes.clone(), rows, lines, origin: chunk.origin.name.clone() },
+            batch: EventBatch { batch, raw: chunk.bytes.clone(), rows, lines, arrivals, origin: chunk.origin.name.clone() },
             errors,
             events,
             precheck_dropped: dropped,
+            line_count: line_no - chunk.first_line.max(1),
         }
     }
 

@@ -38,6 +38,7 @@ pub struct LineChunker<R> {
     /// The incomplete last line of the previous read.
     carry: Vec<u8>,
     next_line: u64,
+    count_lines: bool,
     eof: bool,
     chunk_bytes: usize,
     pool: BufferPool,
@@ -106,7 +107,15 @@ impl<R: Read> LineChunker<R> {
     }
 
     pub fn with_chunk_size(reader: R, origin: Origin, chunk_bytes: usize) -> Self {
-        LineChunker { reader, origin, carry: Vec::new(), next_line: 1, eof: false, chunk_bytes: chunk_bytes.max(1), pool: BufferPool::new() }
+        LineChunker { reader, origin, carry: Vec::new(), next_line: 1, eof: false, chunk_bytes: chunk_bytes.max(1), pool: BufferPool::new(), count_lines: true }
+    }
+
+    /// Leave line numbers to the in-order stage: chunks after the first have
+    /// `first_line` 0 (see [`Chunk::first_line`]). Saves a pass over every byte in the
+    /// reader, which the decoder makes anyway.
+    pub fn without_line_numbers(mut self) -> Self {
+        self.count_lines = false;
+        self
     }
 
     /// The next chunk, or `None` at end of input.
@@ -142,9 +151,13 @@ impl<R: Read> LineChunker<R> {
             buf.truncate(cut);
             let bytes = self.pool.share(buf, self.chunk_bytes);
             let first_line = self.next_line;
-            self.next_line += memchr::memchr_iter(b'\n', &bytes).count() as u64;
-            if !bytes.ends_with(b"\n") {
-                self.next_line += 1;
+            if !self.count_lines {
+                self.next_line = 0;
+            } else {
+                self.next_line += memchr::memchr_iter(b'\n', &bytes).count() as u64;
+                if !bytes.ends_with(b"\n") {
+                    self.next_line += 1;
+                }
             }
             return Ok(Some(Chunk { bytes, origin: self.origin.clone(), first_line }));
         }

@@ -17,7 +17,10 @@ pub struct Chunk {
     pub bytes: Bytes,
     /// Where the bytes came from.
     pub origin: Origin,
-    /// 1-based line number of the first line in `bytes`, for error reports.
+    /// 1-based line number of the first line in `bytes`, for error reports; 0 when the
+    /// reader did not count lines (that is a pass over every byte): the chunk's lines are
+    /// then numbered from 1 within it, and made absolute in input order by
+    /// [`crate::engine::Filtered::number_lines`].
     pub first_line: u64,
 }
 
