@@ -278,10 +278,10 @@ fn group_into_buckets(literals: &[Vec<u8>], width: usize, sample: &[u8]) -> Vec<
     groups
 }
 
-/// `hay` starts with `lower` (a lower-cased literal), ignoring ASCII case.
+/// `hay` starts with `literal`, ignoring ASCII case.
 #[inline]
-fn starts_with_caseless(hay: &[u8], lower: &[u8]) -> bool {
-    hay.len() >= lower.len() && hay[..lower.len()].iter().zip(lower).all(|(&h, &l)| h.to_ascii_lowercase() == l)
+fn starts_with_caseless(hay: &[u8], literal: &[u8]) -> bool {
+    hay.get(..literal.len()).is_some_and(|h| h.eq_ignore_ascii_case(literal))
 }
 
 #[cfg(test)]

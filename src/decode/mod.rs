@@ -288,7 +288,8 @@ impl Decoder {
         let mut pos = 0usize;
         // Unnumbered chunks (`first_line` 0) are numbered from 1 within the chunk; only
         // the real first line of an input may start with a byte order mark.
-        let mut line_no = chunk.first_line.max(1);
+        let numbered_from = chunk.first_line.max(1);
+        let mut line_no = numbered_from;
         while pos < bytes.len() {
             let end = newlines.get(next_newline).copied().unwrap_or(bytes.len());
             next_newline += 1;
@@ -360,7 +361,7 @@ impl Decoder {
             errors,
             events,
             precheck_dropped: dropped,
-            line_count: line_no - chunk.first_line.max(1),
+            line_count: line_no - numbered_from,
         }
     }
 
