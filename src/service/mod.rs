@@ -134,7 +134,7 @@ pub fn run(config: Config, stop: Option<oneshot::Receiver<()>>, ready: Option<st
             if n > 0 {
                 tracing::info!(sequences = n, path = %p.display(), "restored pending sequences");
             }
-            let (j, lines, delivered) = journal::Journal::open(std::path::Path::new(dir), generation, &set, lateness_ms)
+            let (j, lines, delivered) = journal::Journal::open(std::path::Path::new(dir), generation, &set, lateness_ms, config.journal_fsync)
                 .map_err(|e| anyhow::anyhow!("data_dir {dir}: cannot open the candidate journal: {e}"))?;
             let unbounded = j.unbounded_rules(&set);
             if !unbounded.is_empty() {
