@@ -350,7 +350,7 @@ impl Scanner {
             if self.key_refs.len() - keys_base < SMALL_OBJECT {
                 let bit = 1u64 << (fp.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58);
                 if seen & bit != 0 && self.key_refs[keys_base..].iter().any(|k| k.fingerprint == fp && k.text(line, &self.keys) == text) {
-                    return Err(JsonError::DuplicateKey { key: String::from_utf8_lossy(text).into_owned() }.into());
+                    return Err(duplicate_key(text));
                 }
                 seen |= bit;
             }
@@ -391,7 +391,7 @@ impl Scanner {
         refs.sort_unstable_by(|a, b| get(a).cmp(get(b)));
         for w in refs.windows(2) {
             if get(&w[0]) == get(&w[1]) {
-                return Err(JsonError::DuplicateKey { key: String::from_utf8_lossy(get(&w[0])).into_owned() }.into());
+                return Err(duplicate_key(get(&w[0])));
             }
         }
         Ok(())
@@ -412,6 +412,10 @@ impl Scanner {
         read_string_into(&mut tmp, &mut self.side)?;
         Ok(Some(ValueRef::Side(side_start as u32, self.side.len() as u32)))
     }
+}
+
+fn duplicate_key(key: &[u8]) -> Box<JsonError> {
+    Box::new(JsonError::DuplicateKey { key: String::from_utf8_lossy(key).into_owned() })
 }
 
 fn record(column: Option<u32>, sink: &mut dyn ValueSink, s: usize, e: usize, side: &[u8]) {

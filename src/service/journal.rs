@@ -88,7 +88,8 @@ impl Journal {
         let mut replay = Vec::new();
         let mut delivered = HashSet::new();
         let mut max_ts = i64::MIN;
-        match File::open(&path) {
+        // Whether the journal file is new: its directory entry then needs a sync too.
+        let existed = match File::open(&path) {
             Ok(f) => {
                 for line in BufReader::new(f).split(b'\n') {
                     let line = line?;
@@ -104,11 +105,11 @@ impl Journal {
                         replay.push(b'\n');
                     }
                 }
+                true
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
             Err(e) => return Err(e),
-        }
-        let existed = path.exists();
+        };
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
         if fsync && !existed {
             // The new file's directory entry must survive a power cut too.
