@@ -247,11 +247,11 @@ impl Scanner {
     ///
     /// # Errors
     /// [`JsonError`] when Elasticsearch would refuse the line.
-    pub fn scan(&mut self, line: &[u8], paths: &PathSet, sink: &mut dyn ValueSink) -> Result<(), JsonError> {
+    pub fn scan<S: ValueSink + ?Sized>(&mut self, line: &[u8], paths: &PathSet, sink: &mut S) -> Result<(), JsonError> {
         self.scan_line(line, paths, sink).map_err(|e| *e)
     }
 
-    fn scan_line(&mut self, line: &[u8], paths: &PathSet, sink: &mut dyn ValueSink) -> R<()> {
+    fn scan_line<S: ValueSink + ?Sized>(&mut self, line: &[u8], paths: &PathSet, sink: &mut S) -> R<()> {
         if simdutf8::basic::from_utf8(line).is_err() {
             return Err(JsonError::NotUtf8.into());
         }
@@ -270,7 +270,7 @@ impl Scanner {
         Ok(())
     }
 
-    fn value(&mut self, c: &mut Cursor, paths: &PathSet, at: Option<u32>, sink: &mut dyn ValueSink, depth: usize) -> R<()> {
+    fn value<S: ValueSink + ?Sized>(&mut self, c: &mut Cursor, paths: &PathSet, at: Option<u32>, sink: &mut S, depth: usize) -> R<()> {
         c.ws();
         match c.peek() {
             Some(b'{') => {
@@ -317,7 +317,7 @@ impl Scanner {
         }
     }
 
-    fn object(&mut self, c: &mut Cursor, paths: &PathSet, at: Option<u32>, sink: &mut dyn ValueSink, depth: usize) -> R<()> {
+    fn object<S: ValueSink + ?Sized>(&mut self, c: &mut Cursor, paths: &PathSet, at: Option<u32>, sink: &mut S, depth: usize) -> R<()> {
         c.i += 1; // '{'
         let keys_base = self.key_refs.len();
         // Fingerprints of this object's first keys, one bit each: a new key is compared
@@ -336,7 +336,7 @@ impl Scanner {
                 return Err(syntax(c.i, "expected a string key"));
             }
             let quote = c.i;
-            let (end, escaped) = scan_string(c)?;
+            let (end, escaped, dot_seen) = scan_key(c)?;
             let key = if escaped {
                 // Keys are compared unescaped (`"\u0061"` duplicates `"a"`).
                 let start = self.keys.len();
@@ -355,9 +355,9 @@ impl Scanner {
                 seen |= bit;
             }
             self.key_refs.push(KeyRef { fingerprint: fp, ..key });
-            // Most keys of nested JSON are one segment: no dot, so no splitting.
-            // (Not `memchr`: keys are short, where its call costs more than the loop.)
-            let dotted = text.contains(&b'.');
+            // Most keys of nested JSON are one segment: no dot, so no splitting. An escaped
+            // key may spell a dot as `\u002e`: its unescaped text is searched.
+            let dotted = if escaped { text.contains(&b'.') } else { dot_seen };
             if text.is_empty() || (dotted && !valid_field_name(text)) {
                 return Err(JsonError::BadFieldName { key: String::from_utf8_lossy(text).into_owned() }.into());
             }
@@ -366,7 +366,16 @@ impl Scanner {
             if c.next() != Some(b':') {
                 return Err(syntax(c.i.saturating_sub(1), "expected ':' after key"));
             }
-            self.value(c, paths, child, sink, depth)?;
+            c.ws();
+            // Most values are strings: read them here, without a call into `value`.
+            if c.peek() == Some(b'"') {
+                let column = paths.column(child);
+                if let (Some(col), Some(v)) = (column, self.string(c, column.is_some())?) {
+                    sink.value(col, v, &self.side);
+                }
+            } else {
+                self.value(c, paths, child, sink, depth)?;
+            }
             c.ws();
             match c.next() {
                 Some(b',') => continue,
@@ -418,7 +427,7 @@ fn duplicate_key(key: &[u8]) -> Box<JsonError> {
     Box::new(JsonError::DuplicateKey { key: String::from_utf8_lossy(key).into_owned() })
 }
 
-fn record(column: Option<u32>, sink: &mut dyn ValueSink, s: usize, e: usize, side: &[u8]) {
+fn record<S: ValueSink + ?Sized>(column: Option<u32>, sink: &mut S, s: usize, e: usize, side: &[u8]) {
     if let Some(col) = column {
         sink.value(col, ValueRef::Line(s as u32, e as u32), side);
     }
@@ -527,6 +536,60 @@ fn scan_string(c: &mut Cursor) -> R<(usize, bool)> {
             _ => return Err(syntax(c.i, "invalid escape")),
         }
     }
+}
+
+/// [`scan_string`] for a key, also telling whether it contains a `.` (meaningful only
+/// when it has no escapes). Plain keys end on their first quote, found in the same pass
+/// as the dots; others go through [`scan_string`] from the start, so errors are the same.
+#[inline]
+fn scan_key(c: &mut Cursor) -> R<(usize, bool, bool)> {
+    let mut dotted = false;
+    if let Some(pos) = find_key_end(c.b, c.i + 1, &mut dotted) {
+        if c.b[pos] == b'"' {
+            c.i = pos + 1;
+            return Ok((pos, false, dotted));
+        }
+    }
+    let (end, escaped) = scan_string(c)?;
+    Ok((end, escaped, false))
+}
+
+/// [`find_string_special`], also setting `dotted` when a `.` lies before the byte found.
+#[inline]
+fn find_key_end(b: &[u8], from: usize, dotted: &mut bool) -> Option<usize> {
+    let mut i = from;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: as in `find_string_special`.
+        unsafe {
+            let quote = _mm_set1_epi8(b'"' as i8);
+            let backslash = _mm_set1_epi8(b'\\' as i8);
+            let control_max = _mm_set1_epi8(0x1F);
+            let dot = _mm_set1_epi8(b'.' as i8);
+            while i + 16 <= b.len() {
+                let x = _mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>());
+                let special =
+                    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)), _mm_cmpeq_epi8(_mm_min_epu8(x, control_max), x));
+                let mask = _mm_movemask_epi8(special) as u32;
+                let dots = _mm_movemask_epi8(_mm_cmpeq_epi8(x, dot)) as u32;
+                if mask != 0 {
+                    let at = mask.trailing_zeros();
+                    *dotted |= dots & ((1u32 << at) - 1) != 0;
+                    return Some(i + at as usize);
+                }
+                *dotted |= dots != 0;
+                i += 16;
+            }
+        }
+    }
+    for (j, &x) in b.iter().enumerate().skip(i) {
+        if x == b'"' || x == b'\\' || x < 0x20 {
+            return Some(j);
+        }
+        *dotted |= x == b'.';
+    }
+    None
 }
 
 /// The first byte at or after `from` that ends a plain run inside a JSON string: a quote,
@@ -716,6 +779,31 @@ mod tests {
                     matches!(s.scan(object(&with_dup).as_bytes(), &paths, &mut Collect::default()), Err(JsonError::DuplicateKey { .. })),
                     "{n} keys, escaped"
                 );
+            }
+        }
+    }
+
+    /// A dot in a key is found at every position and key length (the first 16 bytes are
+    /// searched in one vector, later ones in the next), also when written `\u002e`: a
+    /// dotted key resolves as its path, and a dot at either end is refused.
+    #[test]
+    fn dotted_keys_found_at_any_length() {
+        let mut s = Scanner::new();
+        for len in 1..=40usize {
+            for dot in (0..len).map(Some).chain([None]) {
+                let key: String = (0..len).map(|i| if Some(i) == dot { '.' } else { char::from(b'a' + (i % 26) as u8) }).collect();
+                let paths = PathSet::new(&[key.as_str()]);
+                for spelled in [key.clone(), key.replace('.', "\\u002e")] {
+                    let line = format!("{{\"{spelled}\":\"v\"}}");
+                    let mut got = Collect::default();
+                    let r = s.scan(line.as_bytes(), &paths, &mut got);
+                    if dot == Some(0) || dot == Some(len - 1) {
+                        assert_eq!(r, Err(JsonError::BadFieldName { key: key.clone() }), "{line}");
+                    } else {
+                        assert_eq!(r, Ok(()), "{line}");
+                        assert_eq!(got.0.len(), 1, "{line}: value not projected");
+                    }
+                }
             }
         }
     }
