@@ -407,7 +407,20 @@ impl Scanner {
     }
 
     /// Parse a string value; return where its text is when `want`.
+    #[inline(always)]
     fn string(&mut self, c: &mut Cursor, want: bool) -> R<Option<ValueRef>> {
+        // Most strings have no escape: they end on their first special byte, a quote.
+        let start = c.i + 1;
+        if let Some(end) = find_string_special(c.b, start).filter(|&p| c.b[p] == b'"') {
+            c.i = end + 1;
+            return Ok(want.then_some(ValueRef::Line(start as u32, end as u32)));
+        }
+        self.string_with_escapes(c, want)
+    }
+
+    /// [`Self::string`] beyond its first run: escapes, or an error to report.
+    #[inline(never)]
+    fn string_with_escapes(&mut self, c: &mut Cursor, want: bool) -> R<Option<ValueRef>> {
         let start = c.i + 1;
         let (end, escaped) = scan_string(c)?;
         if !want {
