@@ -21,6 +21,22 @@ use seqhound::sink::compact::compact_line;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Transparent huge pages off for this process (what mimalloc's `allow_thp = 0` does, but
+/// mimalloc reads its options before `main`).
+///
+/// Why: the allocator hands freed pages back to the kernel after a delay, and a later
+/// allocation in a 2 MiB huge page faults the whole page back in, zeroed. With all macOS
+/// rules that zeroing was 13 % of a one-core replay's samples (`perf`: `clear_page_erms`
+/// under `do_huge_pmd_anonymous_page`), and peak RSS was 100 MB against 79 MB with 4 KiB
+/// pages, for the same or better wall time.
+fn no_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with integer arguments only; failure leaves the default in place.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 #[derive(Parser)]
 #[command(name = "seqhound", version, about = "Streaming Elastic EQL detections for Vector pipelines")]
 struct Cli {
@@ -147,6 +163,7 @@ fn parse_duration_ms(s: &str) -> std::result::Result<i64, String> {
 }
 
 fn main() {
+    no_transparent_huge_pages();
     let cli = Cli::parse();
     let code = match run(cli) {
         Ok(code) => code,
@@ -464,4 +481,15 @@ fn init_logging(format: &str) -> anyhow::Result<()> {
         other => anyhow::bail!("--log-format {other:?}: use text or json"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn transparent_huge_pages_end_up_off() {
+        super::no_transparent_huge_pages();
+        // SAFETY: prctl with integer arguments only.
+        assert_eq!(unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) }, 1);
+    }
 }
