@@ -610,7 +610,7 @@ fn find_key_end(b: &[u8], from: usize, dotted: &mut bool) -> Option<usize> {
 ///
 /// Why hand-written: most strings in an event are short, where one 16-byte compare beats
 /// a `memchr2` call plus a second pass for control characters (see the decode bench).
-#[inline]
+#[inline(always)]
 fn find_string_special(b: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
     #[cfg(target_arch = "x86_64")]
