@@ -576,15 +576,10 @@ fn find_key_end(b: &[u8], from: usize, dotted: &mut bool) -> Option<usize> {
         use std::arch::x86_64::*;
         // SAFETY: as in `find_string_special`.
         unsafe {
-            let quote = _mm_set1_epi8(b'"' as i8);
-            let backslash = _mm_set1_epi8(b'\\' as i8);
-            let control_max = _mm_set1_epi8(0x1F);
             let dot = _mm_set1_epi8(b'.' as i8);
             while i + 16 <= b.len() {
                 let x = _mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>());
-                let special =
-                    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)), _mm_cmpeq_epi8(_mm_min_epu8(x, control_max), x));
-                let mask = _mm_movemask_epi8(special) as u32;
+                let mask = special_bits(x);
                 let dots = _mm_movemask_epi8(_mm_cmpeq_epi8(x, dot)) as u32;
                 if mask != 0 {
                     let at = mask.trailing_zeros();
@@ -597,7 +592,7 @@ fn find_key_end(b: &[u8], from: usize, dotted: &mut bool) -> Option<usize> {
         }
     }
     for (j, &x) in b.iter().enumerate().skip(i) {
-        if x == b'"' || x == b'\\' || x < 0x20 {
+        if is_special(x) {
             return Some(j);
         }
         *dotted |= x == b'.';
@@ -619,17 +614,9 @@ fn find_string_special(b: &[u8], from: usize) -> Option<usize> {
         // SAFETY: SSE2 is part of the x86_64 baseline, and every load reads the 16 bytes
         // `b[i..i + 16]`, which the loop condition keeps in bounds.
         unsafe {
-            let quote = _mm_set1_epi8(b'"' as i8);
-            let backslash = _mm_set1_epi8(b'\\' as i8);
-            let control_max = _mm_set1_epi8(0x1F);
             while i + 16 <= b.len() {
                 let x = _mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>());
-                let special = _mm_or_si128(
-                    _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)),
-                    // x <= 0x1F (unsigned) exactly when min(x, 0x1F) == x.
-                    _mm_cmpeq_epi8(_mm_min_epu8(x, control_max), x),
-                );
-                let mask = _mm_movemask_epi8(special) as u32;
+                let mask = special_bits(x);
                 if mask != 0 {
                     return Some(i + mask.trailing_zeros() as usize);
                 }
@@ -637,7 +624,25 @@ fn find_string_special(b: &[u8], from: usize) -> Option<usize> {
             }
         }
     }
-    b[i.min(b.len())..].iter().position(|&x| x == b'"' || x == b'\\' || x < 0x20).map(|p| i + p)
+    b[i.min(b.len())..].iter().position(|&x| is_special(x)).map(|p| i + p)
+}
+
+/// A byte that ends a plain run inside a JSON string.
+#[inline(always)]
+fn is_special(x: u8) -> bool {
+    x == b'"' || x == b'\\' || x < 0x20
+}
+
+/// One bit per byte of `x` that [`is_special`].
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn special_bits(x: std::arch::x86_64::__m128i) -> u32 {
+    use std::arch::x86_64::*;
+    let quote = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'"' as i8));
+    let backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\\' as i8));
+    // x <= 0x1F (unsigned) exactly when min(x, 0x1F) == x.
+    let control = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1F)), x);
+    _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)) as u32
 }
 
 fn hex4(b: &[u8]) -> u32 {
