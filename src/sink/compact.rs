@@ -108,15 +108,17 @@ const SHOWN_FIELDS: &[&str] = &[
 /// [`lookup`] finds exactly what it would find in the full document.
 fn parse_shown_fields(raw: &[u8]) -> Option<Value> {
     let mut de = serde_json::Deserializer::from_slice(raw);
-    let value = serde::de::DeserializeSeed::deserialize(Pruned { prefix: String::new() }, &mut de).ok()?;
+    let value = serde::de::DeserializeSeed::deserialize(Pruned { below: SHOWN_FIELDS.to_vec() }, &mut de).ok()?;
     de.end().ok()?;
     Some(value)
 }
 
-/// Deserializes a value at `prefix` (a dotted path, empty at the top), keeping members
-/// whose path is a shown field (whole) or leads to one (pruned in turn).
+/// Deserializes a value at some path, keeping members whose path is a shown field
+/// (whole) or leads to one (pruned in turn). `below` holds what follows `path.` in each
+/// shown field under the path (all of them at the top), so a key costs a few prefix
+/// tests against the fields still in reach, not a walk over every field.
 struct Pruned {
-    prefix: String,
+    below: Vec<&'static str>,
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for Pruned {
@@ -135,22 +137,19 @@ impl<'de> serde::de::Visitor<'de> for Pruned {
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut kept = Document::new();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            // What follows `prefix.key` in each shown field under it: "" for the field itself.
-            let rests = SHOWN_FIELDS.iter().filter_map(|field| {
-                let rest = if self.prefix.is_empty() { Some(*field) } else { field.strip_prefix(self.prefix.as_str()).and_then(|r| r.strip_prefix('.')) };
-                rest?.strip_prefix(key.as_ref())
-            });
+        while let Some(key) = map.next_key_seed(Key)? {
+            // What follows `key` in each field still in reach: "" for the field itself.
+            let rests = self.below.iter().filter_map(|field| field.strip_prefix(key.as_ref()));
             let (mut whole, mut leads) = (false, false);
-            for rest in rests {
+            for rest in rests.clone() {
                 whole |= rest.is_empty();
                 leads |= rest.starts_with('.');
             }
             if whole {
                 kept.insert(key.into_owned(), map.next_value()?);
             } else if leads {
-                let prefix = if self.prefix.is_empty() { key.to_string() } else { format!("{}.{key}", self.prefix) };
-                let value = map.next_value_seed(Pruned { prefix })?;
+                let below = rests.filter_map(|rest| rest.strip_prefix('.')).collect();
+                let value = map.next_value_seed(Pruned { below })?;
                 kept.insert(key.into_owned(), value);
             } else {
                 map.next_value::<serde::de::IgnoredAny>()?;
@@ -181,6 +180,31 @@ impl<'de> serde::de::Visitor<'de> for Pruned {
     }
     fn visit_unit<E>(self) -> Result<Value, E> {
         Ok(Value::Null)
+    }
+}
+
+/// A member name, borrowed from the line unless it has escapes (serde's own `Cow`
+/// always copies, one allocation per key of every kept object).
+struct Key;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Key {
+    type Value = std::borrow::Cow<'de, str>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Key {
+    type Value = std::borrow::Cow<'de, str>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a member name")
+    }
+    fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Borrowed(key))
+    }
+    fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Owned(key.to_owned()))
     }
 }
 
