@@ -139,6 +139,12 @@ impl Engine {
         Ok(self.sequence(filtered))
     }
 
+    /// The unordered part of [`Self::push`]: decode and filter one chunk, to be recorded
+    /// and then given to [`Self::sequence`] (chunks in input order).
+    pub fn filter(&mut self, chunk: &Chunk, keep_batch: bool) -> Filtered {
+        decode_and_filter_keeping(&self.rules, &mut self.decoder, chunk, keep_batch)
+    }
+
     /// The ordered part: feed one chunk's candidates (chunks in input order).
     pub fn sequence(&mut self, f: Filtered) -> Vec<Detection> {
         self.stats.events += f.events;

@@ -441,6 +441,39 @@ fn back_pressure_answers_503_busy() {
     svc.stop();
 }
 
+/// Group commit: requests that wait while the engine is busy are journaled together and
+/// flushed to disk with one `fdatasync`, and every one of them is still answered 200 only
+/// after that flush, with every detection delivered.
+#[test]
+fn waiting_requests_share_one_journal_flush() {
+    // The first delivery takes 1.5 s; the next requests queue up meanwhile.
+    let rx = Receiver::start(1500);
+    let svc = Running::start_with("", &rx.sink(""), "0ms");
+    let url = svc.http();
+    let first = {
+        let url = url.clone();
+        let (e, c) = pair("gc-first");
+        std::thread::spawn(move || post(&url, format!("{e}\n{c}").as_bytes(), &[]).0)
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    rx.delay_ms.store(0, std::sync::atomic::Ordering::SeqCst);
+    let senders: Vec<_> = (0..20)
+        .map(|i| {
+            let url = url.clone();
+            let (e, c) = pair(&format!("gc-{i}"));
+            std::thread::spawn(move || post(&url, format!("{e}\n{c}").as_bytes(), &[]).0)
+        })
+        .collect();
+    let answers: Vec<u16> = senders.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(first.join().unwrap(), 200);
+    assert!(answers.iter().all(|&s| s == 200), "{answers:?}");
+    assert_eq!(svc.wait_detections(21), 21);
+    let metrics = ureq::get(&format!("{url}metrics")).call().unwrap().body_mut().read_to_string().unwrap();
+    let syncs: u64 = metrics.lines().find_map(|l| l.strip_prefix("seqhound_journal_syncs_total ")).and_then(|v| v.parse().ok()).expect("journal_syncs_total");
+    assert!((2..=4).contains(&syncs), "21 requests with candidates, {syncs} flushes: the 20 waiting ones should share one or a few");
+    svc.stop();
+}
+
 #[test]
 fn shutdown_finishes_in_flight_requests_and_refuses_new_ones() {
     let rx = Receiver::start(1500);

@@ -20,10 +20,12 @@
 //! than twice the largest `maxspan` plus the lateness, so compaction drops it. Events of
 //! unbounded rules stay until the next graceful stop.
 //!
-//! Appends are flushed to disk (`fdatasync`) before the batch is sequenced, and so before
-//! its request is answered: a power cut of the machine then loses nothing either. With
-//! `journal_fsync = false` they stay in the page cache, which survives the death of the
-//! process only. Compaction and snapshots are always fsynced and renamed.
+//! Appends are flushed to disk (`fdatasync`, [`Journal::sync`]) before the batch is
+//! sequenced, and so before its request is answered: a power cut of the machine then
+//! loses nothing either. The engine appends every batch already waiting in its queue and
+//! then flushes once for all of them (group commit), so concurrent requests share one
+//! flush. With `journal_fsync = false` they stay in the page cache, which survives the
+//! death of the process only. Compaction and snapshots are always fsynced and renamed.
 //!
 //! Snapshots and journals are paired by a generation number: a snapshot taken at a
 //! graceful stop records the generation of the journal that starts after it, so a crash
@@ -55,8 +57,10 @@ pub struct Journal {
     horizon_ms: i64,
     /// Newest event time journaled.
     max_ts: i64,
-    /// `fdatasync` every append (see the module documentation).
+    /// `fdatasync` in [`Self::sync`] (see the module documentation).
     fsync: bool,
+    /// Records were appended since the last [`Self::sync`].
+    unsynced: bool,
     /// Appends flushed to disk.
     pub syncs: u64,
     pub compactions: u64,
@@ -128,6 +132,7 @@ impl Journal {
             horizon_ms: rules.rules.iter().filter_map(|r| r.maxspan_ms).max().unwrap_or(0).saturating_mul(2).saturating_add(lateness_ms.max(0)),
             max_ts,
             fsync,
+            unsynced: false,
             syncs: 0,
             compactions: 0,
         };
@@ -164,7 +169,8 @@ impl Journal {
         rules.rules.iter().enumerate().filter(|(i, _)| self.stateful[*i] && !self.bounded[*i]).map(|(_, r)| r.meta.name.as_str()).collect()
     }
 
-    /// Append the candidates of stateful rules in `f`, in arrival order.
+    /// Append the candidates of stateful rules in `f`, in arrival order. They are on disk
+    /// only after the next [`Self::sync`].
     ///
     /// # Errors
     /// I/O errors writing the journal: the chunk must then not be sequenced.
@@ -201,14 +207,26 @@ impl Journal {
             i = j;
         }
         self.file.write_all(&buf)?;
-        if self.fsync {
-            self.file.sync_data()?;
-            self.syncs += 1;
-        }
+        self.unsynced = true;
         self.bytes += buf.len() as u64;
         if self.bytes >= self.compact_at {
             self.compact()?;
         }
+        Ok(())
+    }
+
+    /// Flush every append since the last call to disk, with one `fdatasync` (none when
+    /// nothing was appended or `journal_fsync = false`).
+    ///
+    /// # Errors
+    /// I/O errors flushing: the chunks appended since the last sync must then not be
+    /// sequenced.
+    pub fn sync(&mut self) -> std::io::Result<()> {
+        if self.fsync && self.unsynced {
+            self.file.sync_data()?;
+            self.syncs += 1;
+        }
+        self.unsynced = false;
         Ok(())
     }
 
@@ -326,6 +344,7 @@ mod tests {
             let f = crate::engine::decode_and_filter(&rules, &mut decoder, &chunk(ls));
             with_candidates += u64::from(f.candidates.per_rule.iter().any(|c| !c.is_empty()));
             j.append(&f).unwrap();
+            j.sync().unwrap();
         }
         assert!(j.compactions > 0);
         assert!(with_candidates > 0);
@@ -347,6 +366,45 @@ mod tests {
         found.extend(rebuilt.finish().iter().map(key));
         let found: HashSet<String> = found.difference(&before).cloned().collect();
         assert_eq!(found, after);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Group commit: batches appended one after another reach the disk with one flush,
+    /// and a journal reopened after it holds every one of them, in order.
+    #[test]
+    fn one_sync_covers_every_append_before_it() {
+        let dir = std::env::temp_dir().join(format!("seqhound-journal-group-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let rules = Arc::new(RuleSet::embedded_default().unwrap());
+        let mut data = Vec::new();
+        crate::generate::generate(&crate::generate::GenerateConfig { seed: 3, hosts: 5, events: 2_000 }, &mut data).unwrap();
+        let lines: Vec<&[u8]> = data.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+        let opts = EngineOptions { lateness_ms: 0, ..Default::default() };
+        let mut decoder = Engine::new_decoder(&rules, &opts);
+        let (mut j, _, _) = Journal::open(&dir, 0, &rules, 0, true).unwrap();
+        j.sync().unwrap();
+        assert_eq!(j.syncs, 0, "nothing appended, nothing flushed");
+        let mut expected = Vec::new();
+        for ls in lines.chunks(200) {
+            let f = crate::engine::decode_and_filter(
+                &rules,
+                &mut decoder,
+                &Chunk { bytes: bytes::Bytes::from(ls.join(&b'\n')), origin: Origin::new("t"), first_line: 1 },
+            );
+            let mut chunk: Vec<(u64, Vec<u8>)> = f.candidates.per_rule.iter().flatten().map(|c| (c.ordinal.arrival, c.event.raw.to_vec())).collect();
+            chunk.sort();
+            chunk.dedup_by_key(|c| c.0);
+            expected.extend(chunk.into_iter().map(|c| c.1));
+            j.append(&f).unwrap();
+        }
+        assert!(expected.len() > 10);
+        j.sync().unwrap();
+        assert_eq!(j.syncs, 1);
+        drop(j);
+        let (_, replay, _) = Journal::open(&dir, 0, &rules, 0, true).unwrap();
+        let journaled: Vec<&[u8]> = replay.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+        assert_eq!(journaled, expected.iter().map(Vec::as_slice).collect::<Vec<_>>());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -385,7 +443,12 @@ mod tests {
             while pos < stop {
                 let end = (pos + chunk).min(stop);
                 let c = Chunk { bytes: bytes::Bytes::from(lines[pos..end].join(&b'\n')), origin: Origin::new("t"), first_line: 1 };
-                let dets = engine.push_observed(&c, false, |f| journal.append(f)).unwrap();
+                let dets = engine
+                    .push_observed(&c, false, |f| {
+                        journal.append(f)?;
+                        journal.sync()
+                    })
+                    .unwrap();
                 deliver(dets, &mut journal, &mut emitted);
                 pos = end;
             }

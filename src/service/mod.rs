@@ -450,63 +450,108 @@ fn engine_loop(set: Arc<RuleSet>, mut engine: Engine, io: EngineIo) -> anyhow::R
     loop {
         match rx.recv_timeout(TICK.saturating_sub(last_tick.elapsed())) {
             Ok(Work::Events { chunk, reply, received }) => {
-                if let Err(e) = retry(&mut undelivered, &mut deliver) {
-                    match reply {
-                        Some(r) => {
-                            let _ = r.send(Err(format!("earlier alerts wait for a sink: {e}")));
-                            continue;
+                // Group commit: the batches already waiting are taken too, so one flush
+                // of the journal covers them all.
+                let mut group = vec![(chunk, reply, received)];
+                let mut shutdown = false;
+                while group.len() < QUEUE_DEPTH {
+                    match rx.try_recv() {
+                        Ok(Work::Events { chunk, reply, received }) => group.push((chunk, reply, received)),
+                        Ok(Work::Shutdown) => {
+                            shutdown = true;
+                            break;
                         }
-                        // Sources without replies (socket, file) wait: back-pressure.
-                        None => {
-                            while retry(&mut undelivered, &mut deliver).is_err() {
-                                std::thread::sleep(Duration::from_millis(500));
+                        Err(_) => break,
+                    }
+                }
+                // 1. Record: candidates and events go to the audit trail and the crash
+                //    journal before anything is sequenced; a batch whose record fails is
+                //    not sequenced and can come again.
+                let keep = audit_scope == Some(AuditScope::All);
+                let mut recorded = Vec::with_capacity(group.len());
+                for (chunk, reply, received) in group {
+                    if let Err(e) = retry(&mut undelivered, &mut deliver) {
+                        match reply {
+                            Some(r) => {
+                                let _ = r.send(Err(format!("earlier alerts wait for a sink: {e}")));
+                                continue;
+                            }
+                            // Sources without replies (socket, file) wait: back-pressure.
+                            None => {
+                                while retry(&mut undelivered, &mut deliver).is_err() {
+                                    std::thread::sleep(Duration::from_millis(500));
+                                }
                             }
                         }
                     }
-                }
-                // Candidates and events go to the audit trail and the crash journal
-                // before the chunk is sequenced; if that fails the chunk is not sequenced
-                // and can come again.
-                let keep = audit_scope == Some(AuditScope::All);
-                let dets = match engine.push_observed(&chunk, keep, record(&audit, &journal)) {
-                    Ok(d) => d,
-                    Err(e) => {
+                    let filtered = engine.filter(&chunk, keep);
+                    if let Err(e) = record(&audit, &journal)(&filtered) {
                         metrics.audit_errors_total.fetch_add(1, Ordering::Relaxed);
                         tracing::error!(error = %e, "could not record the batch (audit trail or journal); the batch is refused");
                         match reply {
                             Some(r) => {
                                 let _ = r.send(Err(format!("recording the batch: {e}")));
+                                continue;
                             }
-                            // No one to refuse: a stream source waits and this batch is retried.
+                            // No one to refuse: a stream source waits and the batch is retried.
                             None => {
-                                std::thread::sleep(Duration::from_millis(500));
-                                let mut retried = None;
-                                while retried.is_none() {
-                                    match engine.push_observed(&chunk, keep, record(&audit, &journal)) {
-                                        Ok(d) => retried = Some(d),
-                                        Err(_) => std::thread::sleep(Duration::from_millis(500)),
-                                    }
-                                }
-                                let dets = retried.unwrap_or_default();
-                                if deliver(dets.clone()).is_err() {
-                                    undelivered = dets;
+                                while record(&audit, &journal)(&filtered).is_err() {
+                                    std::thread::sleep(Duration::from_millis(500));
                                 }
                             }
                         }
-                        continue;
                     }
-                };
-                for e in engine.take_errors().iter().take(5) {
-                    tracing::warn!(error = %e, "skipped a line");
+                    recorded.push((filtered, reply, received));
                 }
-                let res = deliver(dets.clone());
-                if res.is_err() {
-                    undelivered = dets;
+                // 2. One flush for the group. If it fails, the requests are refused and
+                //    not sequenced (Vector sends them again); stream batches wait for it.
+                let flush = || journal.borrow_mut().as_mut().map_or(Ok(()), journal::Journal::sync);
+                if let Err(e) = flush() {
+                    metrics.audit_errors_total.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(error = %e, "could not flush the journal; the batches are refused");
+                    recorded.retain_mut(|(_, reply, _)| match reply.take() {
+                        Some(r) => {
+                            let _ = r.send(Err(format!("flushing the journal: {e}")));
+                            false
+                        }
+                        None => true,
+                    });
+                    while !recorded.is_empty() && flush().is_err() {
+                        std::thread::sleep(Duration::from_millis(500));
+                    }
                 }
-                metrics.set_engine(engine.stats());
-                metrics.observe_latency(received.elapsed());
-                if let Some(r) = reply {
-                    let _ = r.send(res);
+                metrics.journal_syncs_total.store(journal.borrow().as_ref().map_or(0, |j| j.syncs), Ordering::Relaxed);
+                // 3. Sequence in arrival order, deliver, answer.
+                for (filtered, reply, received) in recorded {
+                    if let Err(e) = retry(&mut undelivered, &mut deliver) {
+                        match reply {
+                            Some(r) => {
+                                let _ = r.send(Err(format!("earlier alerts wait for a sink: {e}")));
+                                continue;
+                            }
+                            None => {
+                                while retry(&mut undelivered, &mut deliver).is_err() {
+                                    std::thread::sleep(Duration::from_millis(500));
+                                }
+                            }
+                        }
+                    }
+                    let dets = engine.sequence(filtered);
+                    for e in engine.take_errors().iter().take(5) {
+                        tracing::warn!(error = %e, "skipped a line");
+                    }
+                    let res = deliver(dets.clone());
+                    if res.is_err() {
+                        undelivered = dets;
+                    }
+                    metrics.set_engine(engine.stats());
+                    metrics.observe_latency(received.elapsed());
+                    if let Some(r) = reply {
+                        let _ = r.send(res);
+                    }
+                }
+                if shutdown {
+                    break;
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}

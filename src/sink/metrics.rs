@@ -22,6 +22,8 @@ pub struct Metrics {
     pub events_not_logs_total: AtomicU64,
     /// Audit trail writes that failed (their requests were refused).
     pub audit_errors_total: AtomicU64,
+    /// Flushes (`fdatasync`) of the crash journal; one covers every batch waiting.
+    pub journal_syncs_total: AtomicU64,
     /// Socket lines longer than the line limit, skipped.
     pub lines_oversized_total: AtomicU64,
     pub latency_count: AtomicU64,
@@ -67,6 +69,7 @@ impl Metrics {
         counter("alerts_total", "Alert documents accepted by every alert sink.", self.alerts_total.load(Relaxed));
         counter("sink_errors_total", "Alert deliveries that failed.", self.sink_errors_total.load(Relaxed));
         counter("audit_errors_total", "Audit trail writes that failed (requests refused).", self.audit_errors_total.load(Relaxed));
+        counter("journal_syncs_total", "Flushes of the crash journal to disk (one per group of waiting batches).", self.journal_syncs_total.load(Relaxed));
         counter("events_not_logs_total", "Metric and trace events received over gRPC and skipped.", self.events_not_logs_total.load(Relaxed));
         if let Ok(s) = self.engine.lock() {
             counter("events_total", "Events (non-blank lines) received.", s.events);
