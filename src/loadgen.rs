@@ -10,6 +10,7 @@
 //! ```
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,8 @@ pub struct LoadgenOptions {
     pub hosts: usize,
     /// Requests per second (events are split evenly).
     pub requests_per_second: u64,
+    /// Requests in flight at once, as Vector's `http` sink keeps several (`request.concurrency`).
+    pub concurrency: usize,
 }
 
 #[derive(Debug, Default)]
@@ -96,33 +99,44 @@ pub fn run(o: &LoadgenOptions) -> anyhow::Result<LoadgenReport> {
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let per_request = (o.rate / o.requests_per_second.max(1)).max(1) as usize;
     let interval = Duration::from_secs_f64(per_request as f64 / o.rate as f64);
+    let requests: Vec<(&[&[u8]], &[Option<String>])> = lines.chunks(per_request).zip(ids.chunks(per_request)).collect();
+    let senders = o.concurrency.max(1);
+    let (sent_events, failed) = (AtomicU64::new(0), AtomicU64::new(0));
     let started = Instant::now();
-    let mut report = LoadgenReport::default();
-    let mut next = started;
-    for (chunk_lines, chunk_ids) in lines.chunks(per_request).zip(ids.chunks(per_request)) {
-        let now = Instant::now();
-        if next > now {
-            std::thread::sleep(next - now);
+    // Sender `s` sends requests s, s + senders, …, each at its own slot of the schedule.
+    std::thread::scope(|scope| {
+        for first in 0..senders {
+            let (agent, requests, sent, sent_events, failed) = (agent.clone(), &requests, &sent, &sent_events, &failed);
+            scope.spawn(move || {
+                for k in (first..requests.len()).step_by(senders) {
+                    let (chunk_lines, chunk_ids) = requests[k];
+                    let due = started + interval.mul_f64(k as f64);
+                    let now = Instant::now();
+                    if due > now {
+                        std::thread::sleep(due - now);
+                    }
+                    let mut body = Vec::with_capacity(chunk_lines.iter().map(|l| l.len() + 1).sum());
+                    for (i, l) in chunk_lines.iter().enumerate() {
+                        if i > 0 {
+                            body.push(b'\n');
+                        }
+                        body.extend_from_slice(l);
+                    }
+                    let t = Instant::now();
+                    if let Ok(mut s) = sent.lock() {
+                        for id in chunk_ids.iter().flatten() {
+                            s.insert(id.clone(), t);
+                        }
+                    }
+                    match agent.post(&o.target).header("content-type", "application/x-ndjson").send(&body[..]) {
+                        Ok(r) if r.status().as_u16() == 200 => sent_events.fetch_add(chunk_lines.len() as u64, Ordering::Relaxed),
+                        _ => failed.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            });
         }
-        next += interval;
-        let mut body = Vec::with_capacity(chunk_lines.iter().map(|l| l.len() + 1).sum());
-        for (i, l) in chunk_lines.iter().enumerate() {
-            if i > 0 {
-                body.push(b'\n');
-            }
-            body.extend_from_slice(l);
-        }
-        let t = Instant::now();
-        if let Ok(mut s) = sent.lock() {
-            for id in chunk_ids.iter().flatten() {
-                s.insert(id.clone(), t);
-            }
-        }
-        match agent.post(&o.target).header("content-type", "application/x-ndjson").send(&body[..]) {
-            Ok(r) if r.status().as_u16() == 200 => report.sent_events += chunk_lines.len() as u64,
-            _ => report.failed_requests += 1,
-        }
-    }
+    });
+    let mut report = LoadgenReport { sent_events: sent_events.into_inner(), failed_requests: failed.into_inner(), ..LoadgenReport::default() };
     report.achieved_rate = report.sent_events as f64 / started.elapsed().as_secs_f64();
     // Give the last alerts time to arrive (quiet partitions are released by the lateness).
     std::thread::sleep(Duration::from_secs(2));

@@ -128,6 +128,9 @@ enum Command {
         /// Requests per second (events are split evenly between them).
         #[arg(long, default_value_t = 10)]
         requests_per_second: u64,
+        /// Requests in flight at once (Vector's `http` sink keeps several).
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
         #[arg(long, default_value_t = 100)]
@@ -192,8 +195,8 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Validate { paths } => validate(&paths),
-        Command::Loadgen { target, listen, rate, seconds, requests_per_second, seed, hosts } => {
-            let o = seqhound::loadgen::LoadgenOptions { target, listen, rate, seconds, seed, hosts, requests_per_second };
+        Command::Loadgen { target, listen, rate, seconds, requests_per_second, concurrency, seed, hosts } => {
+            let o = seqhound::loadgen::LoadgenOptions { target, listen, rate, seconds, seed, hosts, requests_per_second, concurrency };
             let r = seqhound::loadgen::run(&o)?;
             let p = |q: f64| r.percentile(q).map_or_else(|| "-".to_string(), |v| format!("{v:.1} ms"));
             println!(
