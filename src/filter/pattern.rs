@@ -179,6 +179,8 @@ impl Pattern {
             Pattern::Contains(f) => f.find(v).is_some(),
             Pattern::ContainsAsciiCi(l) => contains_ascii_ci(v, l),
             Pattern::Any => true,
+            // ASCII values (nearly all) need no UTF-8 check before their bytes are matched.
+            Pattern::Glob { tokens, ci } if v.is_ascii() => glob_units(tokens, *ci, v, |b| b as char),
             Pattern::Glob { tokens, ci } => match std::str::from_utf8(v) {
                 Ok(s) => glob(tokens, *ci, s),
                 Err(_) => false,
@@ -223,7 +225,9 @@ pub fn alt_case(c: char) -> char {
 
 #[inline]
 fn char_eq(p: char, v: char, ci: bool) -> bool {
-    p == v || (ci && alt_case(p) == v)
+    // An ASCII pattern character's one alternate case is its ASCII other case (or
+    // itself), which a byte comparison finds without Unicode case tables.
+    p == v || (ci && if p.is_ascii() { p.eq_ignore_ascii_case(&v) } else { alt_case(p) == v })
 }
 
 /// Iterative wildcard matching with single-star backtracking (linear for one star,
@@ -313,7 +317,7 @@ pub(crate) mod tests {
 
     proptest! {
         #[test]
-        fn compiled_equals_naive(pat in "[ab*?É]{0,6}", v in "[abABéÉ]{0,8}", ci in any::<bool>()) {
+        fn compiled_equals_naive(pat in "[abk*?É]{0,6}", v in "[abABkKéÉ\u{212A}]{0,8}", ci in any::<bool>()) {
             prop_assert_eq!(Pattern::wildcard(&pat, ci).matches(v.as_bytes()), naive(&pat, ci, &v), "pat={:?} v={:?}", pat, v);
         }
     }
