@@ -251,6 +251,13 @@ proptest! {
                 if accepted[i] {
                     prop_assert!(hits.iter().any(|&h| h >= start && h < end), "anchor pass dropped a matching line: {} for {:?}", l, preds);
                 }
+                // Knowing the anchors changes how much is searched, never the answer.
+                let in_line = hits.partition_point(|&h| h < start)..hits.partition_point(|&h| h < end);
+                let present = filter.anchors_at(in_line);
+                prop_assert_eq!(pc.may_match_anchored(l.as_bytes(), false, &filter, present), pc.may_match(l.as_bytes()), "{} for {:?}", l, preds);
+                if let Some(lowered) = filter.lowered().map(|t| t[start..end].to_vec()) {
+                    prop_assert_eq!(pc.may_match_anchored(&lowered, true, &filter, present), pc.may_match_lowered(&lowered), "{} for {:?}", l, preds);
+                }
                 start = end + 1;
             }
         }

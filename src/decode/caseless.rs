@@ -69,18 +69,19 @@ impl CaselessSearch {
     }
 
     /// Append to `hits` the offset of every position in `chunk` where some literal starts
-    /// (ASCII case-insensitively; one entry per position, ascending), and fill `newlines`
-    /// and `backslashes` with the offsets of every `\n` and `\`.
-    pub fn scan(&self, chunk: &[u8], hits: &mut Vec<usize>, newlines: &mut Vec<usize>, backslashes: &mut Vec<usize>) {
+    /// (ASCII case-insensitively; one entry per position, ascending) and to `found`, for
+    /// each, the literals starting there (bit `i` = literal `i`); fill `newlines` and
+    /// `backslashes` with the offsets of every `\n` and `\`.
+    pub fn scan(&self, chunk: &[u8], hits: &mut Vec<usize>, found: &mut Vec<u64>, newlines: &mut Vec<usize>, backslashes: &mut Vec<usize>) {
         newlines.clear();
         backslashes.clear();
         // SAFETY: `new` only builds a search where AVX2 is available.
         #[cfg(target_arch = "x86_64")]
         let done = unsafe {
             match self.width {
-                1 => self.scan_avx2::<1>(chunk, hits, newlines, backslashes),
-                2 => self.scan_avx2::<2>(chunk, hits, newlines, backslashes),
-                _ => self.scan_avx2::<3>(chunk, hits, newlines, backslashes),
+                1 => self.scan_avx2::<1>(chunk, hits, found, newlines, backslashes),
+                2 => self.scan_avx2::<2>(chunk, hits, found, newlines, backslashes),
+                _ => self.scan_avx2::<3>(chunk, hits, found, newlines, backslashes),
             }
         };
         #[cfg(not(target_arch = "x86_64"))]
@@ -91,23 +92,32 @@ impl CaselessSearch {
                 b'\\' => backslashes.push(pos),
                 _ => {}
             }
-            if self.literals.iter().any(|l| starts_with_caseless(&chunk[pos..], l)) {
+            let here = self.literals.iter().enumerate().filter(|(_, l)| starts_with_caseless(&chunk[pos..], l)).fold(0u64, |m, (i, _)| m | 1 << i);
+            if here != 0 {
                 hits.push(pos);
+                found.push(here);
             }
         }
     }
 
-    /// Verify the buckets in `candidates` at `pos`.
+    /// Verify the buckets in `candidates` at `pos`: every literal of them is tried, so a
+    /// literal not reported does not start there.
     #[inline]
-    fn verify(&self, chunk: &[u8], pos: usize, candidates: u8, hits: &mut Vec<usize>) {
+    fn verify(&self, chunk: &[u8], pos: usize, candidates: u8, hits: &mut Vec<usize>, found: &mut Vec<u64>) {
         let mut bits = candidates;
+        let mut here = 0u64;
         while bits != 0 {
             let bucket = bits.trailing_zeros() as usize;
             bits &= bits - 1;
-            if self.buckets[bucket].iter().any(|&i| starts_with_caseless(&chunk[pos..], &self.literals[i])) {
-                hits.push(pos);
-                return;
+            for &i in &self.buckets[bucket] {
+                if starts_with_caseless(&chunk[pos..], &self.literals[i]) {
+                    here |= 1 << i;
+                }
             }
+        }
+        if here != 0 {
+            hits.push(pos);
+            found.push(here);
         }
     }
 
@@ -115,7 +125,14 @@ impl CaselessSearch {
     /// returns the first position it did not handle (the rest is left to the caller).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn scan_avx2<const W: usize>(&self, chunk: &[u8], hits: &mut Vec<usize>, newlines: &mut Vec<usize>, backslashes: &mut Vec<usize>) -> usize {
+    unsafe fn scan_avx2<const W: usize>(
+        &self,
+        chunk: &[u8],
+        hits: &mut Vec<usize>,
+        found: &mut Vec<u64>,
+        newlines: &mut Vec<usize>,
+        backslashes: &mut Vec<usize>,
+    ) -> usize {
         use std::arch::x86_64::*;
         let mut low = [_mm256_setzero_si256(); 3];
         let mut high = [_mm256_setzero_si256(); 3];
@@ -154,7 +171,7 @@ impl CaselessSearch {
                     while candidates != 0 {
                         let j = candidates.trailing_zeros() as usize;
                         candidates &= candidates - 1;
-                        self.verify(chunk, $at + j, lanes[j], hits);
+                        self.verify(chunk, $at + j, lanes[j], hits, found);
                     }
                 }
                 let mut nl = _mm256_movemask_epi8(_mm256_cmpeq_epi8($first, newline)) as u32;
@@ -289,9 +306,11 @@ mod tests {
     use super::*;
 
     /// Every offset where some literal starts, by brute force.
-    fn naive(chunk: &[u8], literals: &[&[u8]]) -> Vec<usize> {
+    /// Every position where some literal starts, with the literals starting there.
+    fn naive(chunk: &[u8], literals: &[&[u8]]) -> Vec<(usize, u64)> {
         let lower = chunk.to_ascii_lowercase();
-        (0..chunk.len()).filter(|&p| literals.iter().any(|l| lower[p..].starts_with(&l.to_ascii_lowercase()))).collect()
+        let here = |p: usize| literals.iter().enumerate().filter(|(_, l)| lower[p..].starts_with(&l.to_ascii_lowercase())).fold(0u64, |m, (i, _)| m | 1 << i);
+        (0..chunk.len()).map(|p| (p, here(p))).filter(|&(_, m)| m != 0).collect()
     }
 
     #[test]
@@ -323,9 +342,10 @@ mod tests {
             let len = (next() % 200) as usize;
             let chunk: Vec<u8> = (0..len).map(|_| alphabet[next() as usize % alphabet.len()]).collect();
             let search = CaselessSearch::new(&lits, &chunk[..chunk.len() / 2]).expect("AVX2 is available");
-            let (mut hits, mut newlines, mut backslashes) = (vec![], vec![5], vec![6]);
-            search.scan(&chunk, &mut hits, &mut newlines, &mut backslashes);
-            assert_eq!(hits, naive(&chunk, &lits), "literals {lits:?} in {:?}", String::from_utf8_lossy(&chunk));
+            let (mut hits, mut found, mut newlines, mut backslashes) = (vec![], vec![], vec![5], vec![6]);
+            search.scan(&chunk, &mut hits, &mut found, &mut newlines, &mut backslashes);
+            let got: Vec<(usize, u64)> = hits.into_iter().zip(found).collect();
+            assert_eq!(got, naive(&chunk, &lits), "literals {lits:?} in {:?}", String::from_utf8_lossy(&chunk));
             assert_eq!(newlines, memchr::memchr_iter(b'\n', &chunk).collect::<Vec<_>>());
             assert_eq!(backslashes, memchr::memchr_iter(b'\\', &chunk).collect::<Vec<_>>());
         }

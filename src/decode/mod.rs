@@ -314,6 +314,8 @@ impl Decoder {
             events += 1;
             if let Some(pc) = &self.precheck {
                 if self.gate.check_next() {
+                    // The hits inside this line.
+                    let mut in_line = 0..0;
                     if let Some(h) = &hits {
                         while next_hit < h.len() && h[next_hit] < start {
                             next_hit += 1;
@@ -323,14 +325,18 @@ impl Decoder {
                             dropped += 1;
                             continue;
                         }
+                        let end = h[next_hit..].iter().position(|&o| o >= stop).map_or(h.len(), |k| next_hit + k);
+                        in_line = next_hit..end;
                     }
-                    let lowered = match (&hits, &self.anchors) {
-                        (Some(_), Some(Some(a))) => a.lowered().and_then(|l| l.get(start..stop)),
-                        _ => None,
-                    };
-                    let pass = match lowered {
-                        Some(l) => pc.may_match_lowered(l),
-                        None => pc.may_match(line),
+                    let pass = match (&hits, &self.anchors) {
+                        (Some(_), Some(Some(a))) => {
+                            let present = a.anchors_at(in_line);
+                            match a.lowered().and_then(|l| l.get(start..stop)) {
+                                Some(l) => pc.may_match_anchored(l, true, a, present),
+                                None => pc.may_match_anchored(line, false, a, present),
+                            }
+                        }
+                        _ => pc.may_match(line),
                     };
                     self.gate.record(pass);
                     if !pass {

@@ -132,6 +132,36 @@ impl Precheck {
         }
     }
 
+    /// [`Self::may_match`] for a line the anchor pass of `filter` found the anchors
+    /// `present` in (see [`AnchorFilter::anchors_at`]); `lowered`: the line is already
+    /// lower-cased. The same answer, with fewer searches: the anchors' presence and (when
+    /// the pass reports every occurrence) absence are not searched for again.
+    pub fn may_match_anchored(&self, line: &[u8], lowered: bool, filter: &AnchorFilter, present: u64) -> bool {
+        let Some(Searcher::Lazy(finders)) = &self.searcher else {
+            return self.may_match(line);
+        };
+        if has_risky_escape(line) || filter.anchors.len() > 64 {
+            return if lowered { self.may_match_lowered(line) } else { self.may_match(line) };
+        }
+        // 0 = not searched yet, 1 = present, 2 = absent.
+        let mut memo = [0u8; LAZY_MAX_LITERALS];
+        for (j, &literal) in filter.anchors.iter().enumerate() {
+            if present >> j & 1 == 1 {
+                memo[literal] = 1;
+            } else if filter.complete {
+                memo[literal] = 2;
+            }
+        }
+        if lowered {
+            return eval_lazy(&filter.need, line, finders, &mut memo);
+        }
+        LOWERED.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            lowercase_into(line, &mut buf);
+            eval_lazy(&filter.need, &buf, finders, &mut memo)
+        })
+    }
+
     pub fn may_match(&self, line: &[u8]) -> bool {
         let Some(searcher) = &self.searcher else { return true };
         if has_risky_escape(line) {
@@ -169,14 +199,26 @@ impl Precheck {
 /// A chunk-wide first pass: one search over the whole chunk for a few *anchor* literals
 /// such that every line that can pass the pre-check contains one of them (or a risky
 /// escape). Lines without a hit are dropped without any per-line work; the others get the
-/// full [`Precheck::may_match`]. The anchors are chosen on a sample of real input: for
-/// each `All` the child whose literals occur on the fewest sample lines, for each `AnyOf`
-/// all children — so the cover is implied by the condition whatever the sample says.
+/// full check ([`Precheck::may_match_anchored`]), which already knows which anchors the
+/// line holds. The anchors are chosen on a sample of real input: for each `All` the child
+/// whose literals occur on the fewest sample lines, for each `AnyOf` all children — so
+/// the cover is implied by the condition whatever the sample says.
 #[derive(Debug)]
 pub struct AnchorFilter {
     search: AnchorSearch,
     newlines: Vec<usize>,
     backslashes: Vec<usize>,
+    /// Per offset [`Self::hits`] returned: the anchors starting there (bit `j` =
+    /// `anchors[j]`; 0 for a backslash).
+    found: Vec<u64>,
+    /// The pre-check's literal index of each anchor.
+    anchors: Vec<usize>,
+    /// The search reports every anchor occurrence (the case-blind one does; the packed
+    /// searcher skips overlapping ones), so an anchor not reported in a line is absent.
+    complete: bool,
+    /// The pre-check's condition with each `All`'s anchored child first: the anchors'
+    /// presence is known, so a line failing on them costs no search.
+    need: Need,
 }
 
 #[derive(Debug)]
@@ -206,21 +248,31 @@ impl AnchorFilter {
     /// Sorted byte offsets in `chunk` of anchor matches and of `\` (a possible escape).
     /// A line with no offset inside it cannot pass the pre-check.
     pub fn hits(&mut self, chunk: &[u8]) -> Vec<usize> {
-        let mut out = Vec::new();
+        let (mut at, mut found) = (Vec::new(), Vec::new());
         match &mut self.search {
-            AnchorSearch::Caseless(search) => search.scan(chunk, &mut out, &mut self.newlines, &mut self.backslashes),
+            AnchorSearch::Caseless(search) => search.scan(chunk, &mut at, &mut found, &mut self.newlines, &mut self.backslashes),
             AnchorSearch::Lowered { packed, finders, lowered } => {
                 lower_and_mark(chunk, lowered, &mut self.newlines, &mut self.backslashes);
                 let hay = &lowered[..];
-                match packed {
-                    Some(p) => out.extend(p.find_iter(hay).map(|m| m.start())),
-                    None => out.extend(finders.iter().flat_map(|f| f.find_iter(hay))),
-                }
+                let mut pairs: Vec<(usize, u64)> = match packed {
+                    Some(p) => p.find_iter(hay).map(|m| (m.start(), 1u64.checked_shl(m.pattern().as_u32()).unwrap_or(0))).collect(),
+                    None => finders.iter().enumerate().flat_map(|(j, f)| f.find_iter(hay).map(move |h| (h, 1u64.checked_shl(j as u32).unwrap_or(0)))).collect(),
+                };
+                pairs.sort_unstable_by_key(|p| p.0);
+                (at, found) = pairs.into_iter().unzip();
             }
         }
-        out.extend_from_slice(&self.backslashes);
-        out.sort_unstable();
+        let mut pairs: Vec<(usize, u64)> = at.into_iter().zip(found).chain(self.backslashes.iter().map(|&b| (b, 0))).collect();
+        pairs.sort_unstable_by_key(|p| p.0);
+        let out;
+        (out, self.found) = pairs.into_iter().unzip();
         out
+    }
+
+    /// The anchors (bit `j` = anchor `j`) starting at `hits[range]`, `hits` being what
+    /// [`Self::hits`] returned last.
+    pub fn anchors_at(&self, range: std::ops::Range<usize>) -> u64 {
+        self.found.get(range).map_or(0, |f| f.iter().fold(0, |m, &b| m | b))
     }
 }
 
@@ -368,9 +420,18 @@ impl Precheck {
             return None;
         }
         let pats: Vec<&[u8]> = anchors.iter().map(|&i| &self.literals[i][..]).collect();
-        let (newlines, backslashes) = (Vec::new(), Vec::new());
+        let need = anchored_first(&self.need, &freq);
+        let filter = |search, complete| AnchorFilter {
+            search,
+            newlines: Vec::new(),
+            backslashes: Vec::new(),
+            found: Vec::new(),
+            anchors: anchors.clone(),
+            complete,
+            need: need.clone(),
+        };
         if let Some(search) = CaselessSearch::new(&pats, sample).filter(|_| caseless) {
-            return Some(AnchorFilter { search: AnchorSearch::Caseless(search), newlines, backslashes });
+            return Some(filter(AnchorSearch::Caseless(search), true));
         }
         // Literals are stored lower-cased; the chunk is lower-cased before the search.
         let mut config = aho_corasick::packed::Config::new().builder();
@@ -379,7 +440,27 @@ impl Precheck {
         }
         let packed = config.build();
         let finders = pats.iter().map(|p| memchr::memmem::Finder::new(p).into_owned()).collect();
-        Some(AnchorFilter { search: AnchorSearch::Lowered { packed, finders, lowered: Vec::new() }, newlines, backslashes })
+        Some(filter(AnchorSearch::Lowered { packed, finders, lowered: Vec::new() }, false))
+    }
+}
+
+/// `need` with, in every `All`, the child [`cover`] anchors first (and the rest in their
+/// order).
+fn anchored_first(need: &Need, freq: &[u32]) -> Need {
+    match need {
+        Need::All(ns) => {
+            let mut ns: Vec<Need> = ns.iter().map(|n| anchored_first(n, freq)).collect();
+            let cost = |n: &Need| cover(n, freq).map(|c| c.iter().map(|&i| u64::from(freq[i])).sum::<u64>());
+            // The same choice as `cover`'s: the first child of least cost.
+            let chosen = ns.iter().enumerate().filter_map(|(i, n)| cost(n).map(|c| (c, i))).min().map(|(_, i)| i);
+            if let Some(i) = chosen {
+                let n = ns.remove(i);
+                ns.insert(0, n);
+            }
+            Need::All(ns)
+        }
+        Need::AnyOf(ns) => Need::AnyOf(ns.iter().map(|n| anchored_first(n, freq)).collect()),
+        n => n.clone(),
     }
 }
 
