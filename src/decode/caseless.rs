@@ -265,11 +265,16 @@ fn group_into_buckets(literals: &[Vec<u8>], width: usize, sample: &[u8]) -> Vec<
         }
         return out;
     }
-    let mut grams: std::collections::HashMap<&[u8], u32> = std::collections::HashMap::new();
-    for gram in sample.windows(width) {
-        *grams.entry(gram).or_insert(0) += 1;
+    // How often each `width`-byte gram occurs in the sample. The grams are packed into a
+    // `u32` and hashed with one multiplication: with the default SipHash, counting them
+    // was most of the planning cost, which every decoder pays once (callgrind).
+    let mut counts: std::collections::HashMap<u32, u32, std::hash::BuildHasherDefault<GramHasher>> = std::collections::HashMap::default();
+    for w in sample.windows(width) {
+        *counts.entry(w.iter().fold(0u32, |g, &b| g << 8 | u32::from(b))).or_insert(0) += 1;
     }
-    let admitted = |f: &Fingerprint| grams.iter().filter(|(g, _)| f.admits(g)).map(|(_, &n)| u64::from(n)).sum::<u64>();
+    let grams: Vec<([u8; 3], u32)> =
+        counts.into_iter().map(|(g, n)| ([(g >> 16) as u8, (g >> 8) as u8, g as u8], n)).map(|(g, n)| (shift_to_front(g, width), n)).collect();
+    let admitted = |f: &Fingerprint| grams.iter().filter(|(g, _)| f.admits(&g[..width])).map(|(_, n)| u64::from(*n)).sum::<u64>();
     let mut prints: Vec<Fingerprint> = groups.iter().map(|g| Fingerprint::of(&[&literals[g[0]][..]], width)).collect();
     let mut cost: Vec<u64> = prints.iter().map(admitted).collect();
     while groups.len() > 8 {
@@ -295,6 +300,34 @@ fn group_into_buckets(literals: &[Vec<u8>], width: usize, sample: &[u8]) -> Vec<
     groups
 }
 
+/// The `width` gram bytes packed at the low end of `g` (see [`group_into_buckets`]),
+/// moved to its front.
+fn shift_to_front(g: [u8; 3], width: usize) -> [u8; 3] {
+    let mut out = [0u8; 3];
+    out[..width].copy_from_slice(&g[3 - width..]);
+    out
+}
+
+/// Hashes a packed gram with one multiplication (the keys are a sample's own bytes; no
+/// protection against chosen collisions is needed for a one-time count).
+#[derive(Default)]
+struct GramHasher(u64);
+
+impl std::hash::Hasher for GramHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn finish(&self) -> u64 {
+        // Table positions come from the low bits: fold the well-mixed high half in.
+        self.0 ^ self.0 >> 29
+    }
+}
+
 /// `hay` starts with `literal`, ignoring ASCII case.
 #[inline]
 fn starts_with_caseless(hay: &[u8], literal: &[u8]) -> bool {
@@ -305,8 +338,8 @@ fn starts_with_caseless(hay: &[u8], literal: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    /// Every offset where some literal starts, by brute force.
-    /// Every position where some literal starts, with the literals starting there.
+    /// Every position where some literal starts, with the literals starting there (brute
+    /// force).
     fn naive(chunk: &[u8], literals: &[&[u8]]) -> Vec<(usize, u64)> {
         let lower = chunk.to_ascii_lowercase();
         let here = |p: usize| literals.iter().enumerate().filter(|(_, l)| lower[p..].starts_with(&l.to_ascii_lowercase())).fold(0u64, |m, (i, _)| m | 1 << i);
