@@ -435,6 +435,24 @@ fn engine_loop(set: Arc<RuleSet>, mut engine: Engine, io: EngineIo) -> anyhow::R
         }
         res
     };
+    // A batch may go on once earlier undelivered alerts are out: its request is refused
+    // while they wait (`None`: answered), a stream batch (no reply) waits for them.
+    type Reply = Option<oneshot::Sender<Result<(), String>>>;
+    let admit = |reply: Reply, undelivered: &mut Vec<Detection>, deliver: &mut dyn FnMut(Vec<Detection>) -> Result<(), String>| -> Option<Reply> {
+        let Err(e) = retry(undelivered, deliver) else { return Some(reply) };
+        match reply {
+            Some(r) => {
+                let _ = r.send(Err(format!("earlier alerts wait for a sink: {e}")));
+                None
+            }
+            None => {
+                while retry(undelivered, deliver).is_err() {
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Some(None)
+            }
+        }
+    };
     if !replay.is_empty() {
         let lines = replay.iter().filter(|&&b| b == b'\n').count();
         let chunk = Chunk { bytes: bytes::Bytes::from(replay), origin: crate::source::Origin::new("journal"), first_line: 1 };
@@ -470,20 +488,7 @@ fn engine_loop(set: Arc<RuleSet>, mut engine: Engine, io: EngineIo) -> anyhow::R
                 let keep = audit_scope == Some(AuditScope::All);
                 let mut recorded = Vec::with_capacity(group.len());
                 for (chunk, reply, received) in group {
-                    if let Err(e) = retry(&mut undelivered, &mut deliver) {
-                        match reply {
-                            Some(r) => {
-                                let _ = r.send(Err(format!("earlier alerts wait for a sink: {e}")));
-                                continue;
-                            }
-                            // Sources without replies (socket, file) wait: back-pressure.
-                            None => {
-                                while retry(&mut undelivered, &mut deliver).is_err() {
-                                    std::thread::sleep(Duration::from_millis(500));
-                                }
-                            }
-                        }
-                    }
+                    let Some(reply) = admit(reply, &mut undelivered, &mut deliver) else { continue };
                     let filtered = engine.filter(&chunk, keep);
                     if let Err(e) = record(&audit, &journal)(&filtered) {
                         metrics.audit_errors_total.fetch_add(1, Ordering::Relaxed);
@@ -523,19 +528,7 @@ fn engine_loop(set: Arc<RuleSet>, mut engine: Engine, io: EngineIo) -> anyhow::R
                 metrics.journal_syncs_total.store(journal.borrow().as_ref().map_or(0, |j| j.syncs), Ordering::Relaxed);
                 // 3. Sequence in arrival order, deliver, answer.
                 for (filtered, reply, received) in recorded {
-                    if let Err(e) = retry(&mut undelivered, &mut deliver) {
-                        match reply {
-                            Some(r) => {
-                                let _ = r.send(Err(format!("earlier alerts wait for a sink: {e}")));
-                                continue;
-                            }
-                            None => {
-                                while retry(&mut undelivered, &mut deliver).is_err() {
-                                    std::thread::sleep(Duration::from_millis(500));
-                                }
-                            }
-                        }
-                    }
+                    let Some(reply) = admit(reply, &mut undelivered, &mut deliver) else { continue };
                     let dets = engine.sequence(filtered);
                     for e in engine.take_errors().iter().take(5) {
                         tracing::warn!(error = %e, "skipped a line");
