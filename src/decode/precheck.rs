@@ -18,7 +18,7 @@
 //! The check may let a non-matching line through, never drop a matching one; property
 //! tests in `tests` below and `tests/precheck.rs` try to break that.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
 use super::caseless::CaselessSearch;
 use crate::filter::pattern::{GlobTok, Pattern};
@@ -393,7 +393,11 @@ impl Precheck {
             return None;
         }
         // Lines of the sample containing each literal (a rough frequency).
-        let all = self.sample_counter.get_or_init(|| AhoCorasickBuilder::new().ascii_case_insensitive(true).build(&self.literals).ok()).as_ref()?;
+        // A contiguous NFA: it runs over one sample, so a DFA's longer build never pays.
+        let all = self
+            .sample_counter
+            .get_or_init(|| AhoCorasickBuilder::new().ascii_case_insensitive(true).kind(Some(AhoCorasickKind::ContiguousNFA)).build(&self.literals).ok())
+            .as_ref()?;
         let mut freq = vec![0u32; self.literals.len()];
         let mut seen = vec![u32::MAX; self.literals.len()];
         let mut line_no = 0u32;
