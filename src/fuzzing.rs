@@ -33,6 +33,31 @@ pub fn decode(data: &[u8]) {
         f.candidates.per_rule.iter().flatten().map(|c| (c.event.line, c.stage_keys.iter().map(|(s, _)| *s).collect())).collect()
     };
     assert_eq!(summary(&with), summary(&without), "the pre-check changed the candidates");
+    scanner_paths_agree(data);
+}
+
+/// Every line of `data` gets the same answer from the scanner with its fast path as from
+/// the general scanner alone.
+///
+/// # Panics
+/// When they differ.
+fn scanner_paths_agree(data: &[u8]) {
+    use crate::decode::json::{PathSet, Scanner, ValueRef, ValueSink};
+    #[derive(Default)]
+    struct Collect(Vec<(u32, ValueRef)>);
+    impl ValueSink for Collect {
+        fn value(&mut self, column: u32, value: ValueRef, _side: &[u8]) {
+            self.0.push((column, value));
+        }
+    }
+    static PATHS: OnceLock<PathSet> = OnceLock::new();
+    let paths = PATHS.get_or_init(|| PathSet::new(&["process.name", "process.parent.name", "event.type", "host.id", "a", "a.b"]));
+    for line in data.split(|&b| b == b'\n') {
+        let (mut fast, mut general) = (Collect::default(), Collect::default());
+        let got = Scanner::new().scan(line, paths, &mut fast);
+        let want = Scanner::new().scan_general(line, paths, &mut general);
+        assert_eq!((got, fast.0), (want, general.0), "the scanner's fast path answered differently");
+    }
 }
 
 /// Parse, check and compile `data` as an EQL query (inside a rule file), then run the

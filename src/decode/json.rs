@@ -14,6 +14,8 @@
 //! their JSON text, like Elasticsearch's keyword coercion), or a range of the scanner's
 //! side buffer holding the unescaped string.
 
+mod plain;
+
 /// Maximum nesting of objects and arrays. Elasticsearch's JSON parser (Jackson) refuses
 /// documents nested deeper than 1000 levels by default.
 pub const MAX_DEPTH: usize = 1000;
@@ -192,6 +194,7 @@ pub struct Scanner {
     keys: Vec<u8>,
     /// Keys of the objects being parsed, for duplicate detection.
     key_refs: Vec<KeyRef>,
+    plain: plain::PlainState,
 }
 
 /// Where a key's text is: the line, or (escaped keys) the scanner's key buffer.
@@ -251,10 +254,29 @@ impl Scanner {
         self.scan_line(line, paths, sink).map_err(|e| *e)
     }
 
+    /// [`Self::scan`] without the fast path ([`plain`]): the reference it is tested
+    /// against.
+    ///
+    /// # Errors
+    /// As [`Self::scan`].
+    pub fn scan_general<S: ValueSink + ?Sized>(&mut self, line: &[u8], paths: &PathSet, sink: &mut S) -> Result<(), JsonError> {
+        if simdutf8::basic::from_utf8(line).is_err() {
+            return Err(JsonError::NotUtf8);
+        }
+        self.scan_general_utf8(line, paths, sink).map_err(|e| *e)
+    }
+
     fn scan_line<S: ValueSink + ?Sized>(&mut self, line: &[u8], paths: &PathSet, sink: &mut S) -> R<()> {
         if simdutf8::basic::from_utf8(line).is_err() {
             return Err(JsonError::NotUtf8.into());
         }
+        if self.scan_plain(line, paths, sink) {
+            return Ok(());
+        }
+        self.scan_general_utf8(line, paths, sink)
+    }
+
+    fn scan_general_utf8<S: ValueSink + ?Sized>(&mut self, line: &[u8], paths: &PathSet, sink: &mut S) -> R<()> {
         self.keys.clear();
         self.key_refs.clear();
         let mut c = Cursor { b: line, i: 0 };
@@ -866,6 +888,91 @@ mod tests {
                 proptest::prop_assert_eq!(got, want, "line {}", line);
             } else {
                 proptest::prop_assert!(doc.keys().chain(doc.values().flat_map(|m| m.keys())).any(|k| bad_name(k)), "refused {}", line);
+            }
+        }
+    }
+
+    /// A member name: mostly short and valid (so duplicates and projected paths are
+    /// common), sometimes dotted, sometimes one Elasticsearch refuses.
+    fn json_key() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![6 => "[ab]{1,2}", 1 => "[ab]\\.[ab]", 1 => "[ab.]{0,3}"]
+    }
+
+    /// A JSON value as text: small keys, every scalar kind, nesting.
+    fn json_value() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            "[a-c.]{0,3}".prop_map(|s| format!("\"{s}\"")),
+            "-?(0|[1-9][0-9]{0,3})(\\.[0-9]{1,2})?([eE][+-]?[0-9])?",
+            Just("true".to_owned()),
+            Just("false".to_owned()),
+            Just("null".to_owned()),
+        ];
+        leaf.prop_recursive(4, 40, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec((json_key(), inner.clone()), 0..5)
+                    .prop_map(|members| format!("{{{}}}", members.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect::<Vec<_>>().join(","))),
+                proptest::collection::vec(inner, 0..4).prop_map(|items| format!("[{}]", items.join(","))),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// The fast path (`plain`) answers exactly as the general scanner does alone: the
+        /// same values in the same order, or the same error. Documents are generated, then
+        /// up to three bytes are inserted, replaced or removed (spaces, tabs, backslashes,
+        /// quotes, structural bytes), so lines of both kinds and every error are reached.
+        #[test]
+        fn fast_path_answers_as_the_general_scanner(
+            members in proptest::collection::vec((json_key(), json_value()), 0..6),
+            edits in proptest::collection::vec((0usize..400, 0usize..3, proptest::sample::select(b" \t\\\"{}[]:,.a0".to_vec())), 0..4),
+        ) {
+            let mut line: Vec<u8> = format!("{{{}}}", members.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect::<Vec<_>>().join(",")).into_bytes();
+            for (at, op, byte) in edits {
+                let at = at % (line.len() + 1);
+                match op {
+                    0 => line.insert(at, byte),
+                    1 if at < line.len() => line[at] = byte,
+                    _ if at < line.len() => { line.remove(at); }
+                    _ => {}
+                }
+            }
+            let paths = PathSet::new(&["a", "b", "a.b", "b.a", "ab", "a.a.b"]);
+            let (mut fast, mut general) = (Collect::default(), Collect::default());
+            let got = Scanner::new().scan(&line, &paths, &mut fast);
+            let want = Scanner::new().scan_general(&line, &paths, &mut general);
+            proptest::prop_assert_eq!(&got, &want, "line {}", String::from_utf8_lossy(&line));
+            proptest::prop_assert_eq!(fast.0, general.0, "line {}", String::from_utf8_lossy(&line));
+        }
+    }
+
+    /// Which lines the fast path takes: plain ones (an Endpoint event, spaces around
+    /// structure); not lines with a backslash, a tab or deep nesting, nor broken ones.
+    #[test]
+    fn plain_lines_take_the_fast_path() {
+        let paths = PathSet::new(&["process.name", "event.type", "host.id"]);
+        let event = r#"{"@timestamp":"2026-11-02T10:36:35.088Z","event":{"category":["process"],"type":["start"],"sequence":136870},"host":{"id":"E922","os":{"type":"macos"}},"process":{"name":"bash","args":["-c","id"],"pid":107,"exists":true,"parent":null}}"#;
+        let spaced = r#" { "process" : { "name" : "bash" } , "x" : [ 1 , 2 ] } "#;
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(100), "]".repeat(100));
+        let mut s = Scanner::new();
+        for (line, fast) in [
+            (event.to_owned(), true),
+            (spaced.to_owned(), true),
+            (event.replace("bash", "ba\\u0073h"), false),
+            (event.replace(':', ":\t"), false),
+            (deep, false),
+            (event.replace("107", "0107"), false),
+            (event.replacen("\"host\"", "\"event\"", 1), false),
+        ] {
+            let mut got = Collect::default();
+            assert_eq!(s.scan_plain(line.as_bytes(), &paths, &mut got), fast, "{line}");
+            if fast {
+                let mut general = Collect::default();
+                assert_eq!(s.scan_general(line.as_bytes(), &paths, &mut general), Ok(()));
+                assert_eq!(got.0, general.0, "{line}");
+            } else {
+                assert!(got.0.is_empty(), "{line}: values reported by a refused fast path");
             }
         }
     }
