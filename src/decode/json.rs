@@ -115,8 +115,9 @@ impl PathSet {
             }
             columns_of[node as usize] = Some(i as u32);
         }
-        // At most half full, so probe runs stay short.
-        let size = (segments.len() * 2).next_power_of_two().max(16);
+        // At most a quarter full, so probe runs stay short (half full cost a second
+        // probe on most lookups of an all-rules projection).
+        let size = (segments.len() * 4).next_power_of_two().max(16);
         let mut set = PathSet { columns_of, edges: vec![Edge::default(); size], arena: Vec::new(), columns: fields.len() };
         for (parent, seg, child) in segments {
             let edge = Edge { fingerprint: fingerprint(seg), parent, child, key_start: set.arena.len() as u32, key_len: seg.len() as u32 };
