@@ -16,7 +16,7 @@ use seqhound::source::{Chunk, Origin};
 use serde_json::Value;
 
 const FIELDS: [&str; 4] = ["process.name", "event.type", "host.id", "process.parent.name"];
-const WORDS: [&str; 10] = ["bash", "BASH", "curl", "start", "info", "tclsh8.6", "b\u{e9}sh", "42", "x/y", "sh"];
+const WORDS: [&str; 13] = ["bash", "BASH", "curl", "start", "info", "tclsh8.6", "b\u{e9}sh", "42", "x/y", "sh", "TRUE", "false", "-12"];
 
 /// A JSON value for one field: absent, null, a string (maybe escaped), a number, or an array.
 fn field_value() -> impl Strategy<Value = Option<String>> {
@@ -36,6 +36,9 @@ fn field_value() -> impl Strategy<Value = Option<String>> {
         Just(Some("null".to_string())),
         word.clone().prop_map(Some),
         (0i64..100).prop_map(|n| Some(n.to_string())),
+        // Numbers and booleans are compared as their JSON text, without quotes (no
+        // exponents: the reference reads numbers with serde_json, which rewrites them).
+        prop_oneof![Just("true"), Just("false"), Just("-12"), Just("4.25")].prop_map(|v| Some(v.to_string())),
         proptest::collection::vec(word, 0..3).prop_map(|v| Some(format!("[{}]", v.join(",")))),
     ]
 }

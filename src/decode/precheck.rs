@@ -576,9 +576,21 @@ fn need_of(p: &Predicate, intern: &mut dyn FnMut(&[u8]) -> usize) -> Need {
 }
 
 fn pattern_need(p: &Pattern, intern: &mut dyn FnMut(&[u8]) -> usize) -> Need {
+    // Whether the literal starts / ends the value, so the string's quote is next to it.
+    let (mut starts, mut ends) = (false, false);
     let lit: Vec<u8> = match p {
-        Pattern::Exact(l) | Pattern::ExactAsciiCi(l) => l.to_vec(),
-        Pattern::Prefix { lit, .. } | Pattern::Suffix { lit, .. } => lit.to_vec(),
+        Pattern::Exact(l) | Pattern::ExactAsciiCi(l) => {
+            (starts, ends) = (true, true);
+            l.to_vec()
+        }
+        Pattern::Prefix { lit, .. } => {
+            starts = true;
+            lit.to_vec()
+        }
+        Pattern::Suffix { lit, .. } => {
+            ends = true;
+            lit.to_vec()
+        }
         Pattern::Contains(f) => f.needle().to_vec(),
         Pattern::ContainsAsciiCi(l) => l.to_vec(),
         Pattern::Any => return Need::Nothing,
@@ -600,11 +612,42 @@ fn pattern_need(p: &Pattern, intern: &mut dyn FnMut(&[u8]) -> usize) -> Need {
             best.into_bytes()
         }
     };
-    if usable(&lit) {
-        Need::Literal(intern(&lit))
-    } else {
-        Need::Nothing
+    if !usable(&lit) {
+        return Need::Nothing;
     }
+    if may_be_bare(&lit, starts, ends) {
+        return Need::Literal(intern(&lit));
+    }
+    // A string value holding (or starting, or ending with) a literal JSON need not escape
+    // is written with its quote right there: `"curl"`, not the `curl` of `/usr/bin/curl`.
+    let mut quoted = Vec::with_capacity(lit.len() + 2);
+    if starts {
+        quoted.push(b'"');
+    }
+    quoted.extend_from_slice(&lit);
+    if ends {
+        quoted.push(b'"');
+    }
+    Need::Literal(intern(&quoted))
+}
+
+/// Whether a value matched by `lit` (the whole value, its start or its end) may be a
+/// JSON number or boolean, which the scanner records as their unquoted text: such a
+/// literal is searched without quotes. Conservative: any literal of number characters.
+fn may_be_bare(lit: &[u8], starts: bool, ends: bool) -> bool {
+    if !starts && !ends {
+        return false;
+    }
+    let number = lit.iter().all(|b| matches!(b, b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-'));
+    let fits = |word: &[u8]| {
+        lit.len() <= word.len()
+            && match (starts, ends) {
+                (true, true) => lit.eq_ignore_ascii_case(word),
+                (true, false) => word[..lit.len()].eq_ignore_ascii_case(lit),
+                _ => word[word.len() - lit.len()..].eq_ignore_ascii_case(lit),
+            }
+    };
+    number || fits(b"true") || fits(b"false")
 }
 
 fn simplify(n: Need) -> Need {
@@ -706,6 +749,36 @@ mod tests {
                 start = end + 1;
             }
             assert!(!line_has_hit(0, file.len()), "a line that cannot match has no anchor");
+        }
+    }
+
+    /// Numbers and booleans are compared as their JSON text, which has no quotes: a
+    /// literal such a value could match is searched bare, any other with the quote next
+    /// to it (so `"curl"` is not found in `/usr/bin/curl`).
+    #[test]
+    fn quotes_only_where_the_value_must_be_a_string() {
+        use crate::filter::pattern::Pattern;
+        use crate::filter::predicate::ValueTest;
+        let cases: [(Pattern, &str, bool); 14] = [
+            (Pattern::equals("TRUE", true), r#"{"a":true}"#, true),
+            (Pattern::equals("true", false), r#"{"a":true}"#, true),
+            (Pattern::wildcard("tr*", true), r#"{"a":true}"#, true),
+            (Pattern::wildcard("*ue", false), r#"{"a":true}"#, true),
+            (Pattern::wildcard("*lse", false), r#"{"a":false}"#, true),
+            (Pattern::equals("-12", false), r#"{"a":-12}"#, true),
+            (Pattern::wildcard("4.2*", false), r#"{"a":4.25}"#, true),
+            (Pattern::equals("1e2", true), r#"{"a":1E2}"#, true),
+            (Pattern::equals("curl", true), r#"{"a":"curl"}"#, true),
+            (Pattern::equals("curl", true), r#"{"a":"/usr/bin/curl"}"#, false),
+            (Pattern::wildcard("cu*", true), r#"{"a":"xcurl"}"#, false),
+            (Pattern::wildcard("cu*", true), r#"{"a":["x","CUrl"]}"#, true),
+            (Pattern::wildcard("*rl", true), r#"{"a":"curlx"}"#, false),
+            (Pattern::wildcard("*u*", true), r#"{"a":"curlx"}"#, true),
+        ];
+        for (pattern, line, passes) in cases {
+            let leaf = Predicate::Leaf { column: 0, test: ValueTest::AnyOf(vec![pattern.clone()]) };
+            let pc = Precheck::for_predicates(&[&leaf]);
+            assert_eq!(pc.may_match(line.as_bytes()), passes, "{pattern:?} on {line}");
         }
     }
 
