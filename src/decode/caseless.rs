@@ -77,7 +77,7 @@ impl CaselessSearch {
         backslashes.clear();
         // SAFETY: `new` only builds a search where AVX2 is available.
         #[cfg(target_arch = "x86_64")]
-        let done = unsafe {
+        let (starts_done, bytes_done) = unsafe {
             match self.width {
                 1 => self.scan_avx2::<1>(chunk, hits, found, newlines, backslashes),
                 2 => self.scan_avx2::<2>(chunk, hits, found, newlines, backslashes),
@@ -85,13 +85,15 @@ impl CaselessSearch {
             }
         };
         #[cfg(not(target_arch = "x86_64"))]
-        let done = 0;
-        for pos in done..chunk.len() {
-            match chunk[pos] {
+        let (starts_done, bytes_done) = (0, 0);
+        for (pos, &byte) in chunk.iter().enumerate().skip(bytes_done) {
+            match byte {
                 b'\n' => newlines.push(pos),
                 b'\\' => backslashes.push(pos),
                 _ => {}
             }
+        }
+        for pos in starts_done..chunk.len() {
             let here = self.literals.iter().enumerate().filter(|(_, l)| starts_with_caseless(&chunk[pos..], l)).fold(0u64, |m, (i, _)| m | 1 << i);
             if here != 0 {
                 hits.push(pos);
@@ -121,8 +123,14 @@ impl CaselessSearch {
         }
     }
 
-    /// The vector loop over 32 positions at a time, `W` leading bytes per literal;
-    /// returns the first position it did not handle (the rest is left to the caller).
+    /// The vector loop over 32 bytes at a time, `W` leading bytes per literal. Returns
+    /// the first literal start and the first byte it did not handle (the rest is left to
+    /// the caller).
+    ///
+    /// Each block's bytes are looked up once per tested literal byte; a literal byte `k`
+    /// lookup is moved `W - 1 - k` positions up (taking the previous block's last ones),
+    /// so one `and` finds every position where a literal's first `W` bytes *end*. (Loading
+    /// the chunk again at +1 and +2 instead took twice the lookups.)
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn scan_avx2<const W: usize>(
@@ -132,7 +140,7 @@ impl CaselessSearch {
         found: &mut Vec<u64>,
         newlines: &mut Vec<usize>,
         backslashes: &mut Vec<usize>,
-    ) -> usize {
+    ) -> (usize, usize) {
         use std::arch::x86_64::*;
         let mut low = [_mm256_setzero_si256(); 3];
         let mut high = [_mm256_setzero_si256(); 3];
@@ -147,66 +155,92 @@ impl CaselessSearch {
         let backslash = _mm256_set1_epi8(b'\\' as i8);
         let zero = _mm256_setzero_si256();
         let mut lanes = [0u8; 32];
-        // The 32 bytes at `at`, and the buckets each of the 32 positions there may start.
-        macro_rules! block {
-            ($at:expr) => {{
-                // SAFETY (for the loads): callers keep `$at + 32 + W - 1 <= chunk.len()`.
-                let first = unsafe { _mm256_loadu_si256(chunk.as_ptr().add($at).cast()) };
-                let mut found = _mm256_set1_epi8(-1);
+        // The buckets each byte of `v` may be byte `k` of, for every tested `k`.
+        macro_rules! lookups {
+            ($v:expr) => {{
+                let lo = _mm256_and_si256($v, nibble);
+                let hi = _mm256_and_si256(_mm256_srli_epi16($v, 4), nibble);
+                let mut r = [zero; 3];
                 for k in 0..W {
-                    let v = if k == 0 { first } else { unsafe { _mm256_loadu_si256(chunk.as_ptr().add($at + k).cast()) } };
-                    let lo = _mm256_shuffle_epi8(low[k], _mm256_and_si256(v, nibble));
-                    let hi = _mm256_shuffle_epi8(high[k], _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble));
-                    found = _mm256_and_si256(found, _mm256_and_si256(lo, hi));
+                    r[k] = _mm256_and_si256(_mm256_shuffle_epi8(low[k], lo), _mm256_shuffle_epi8(high[k], hi));
                 }
-                (first, found)
+                r
             }};
         }
-        // Record the candidates, line ends and backslashes of one block.
+        // `cur` moved up by 1 (`alignr` 15) or 2 (14) bytes, `prev`'s last bytes first.
+        macro_rules! up {
+            ($cur:expr, $prev:expr, $shift:literal) => {
+                _mm256_alignr_epi8::<$shift>($cur, _mm256_permute2x128_si256::<0x21>($prev, $cur))
+            };
+        }
+        // Per byte: the buckets of which some literal's first `W` bytes end there.
+        macro_rules! ends {
+            ($r:expr, $prev:expr) => {
+                match W {
+                    1 => $r[0],
+                    2 => _mm256_and_si256($r[1], up!($r[0], $prev[0], 15)),
+                    _ => _mm256_and_si256($r[2], _mm256_and_si256(up!($r[1], $prev[1], 15), up!($r[0], $prev[0], 14))),
+                }
+            };
+        }
+        // Record the candidates (as literal starts), line ends and backslashes of the
+        // block at `$at`.
         macro_rules! settle {
-            ($at:expr, $first:expr, $found:expr) => {{
-                let mut candidates = !(_mm256_movemask_epi8(_mm256_cmpeq_epi8($found, zero)) as u32);
+            ($at:expr, $bytes:expr, $ends:expr) => {{
+                let mut candidates = !(_mm256_movemask_epi8(_mm256_cmpeq_epi8($ends, zero)) as u32);
                 if candidates != 0 {
-                    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), $found) };
+                    // SAFETY: a 32-byte store into a 32-byte array.
+                    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), $ends) };
                     while candidates != 0 {
                         let j = candidates.trailing_zeros() as usize;
                         candidates &= candidates - 1;
-                        self.verify(chunk, $at + j, lanes[j], hits, found);
+                        // Ends before the chunk's `W - 1`th byte are zero (no previous
+                        // block), so the start is never negative.
+                        self.verify(chunk, $at + j + 1 - W, lanes[j], hits, found);
                     }
                 }
-                let mut nl = _mm256_movemask_epi8(_mm256_cmpeq_epi8($first, newline)) as u32;
+                let mut nl = _mm256_movemask_epi8(_mm256_cmpeq_epi8($bytes, newline)) as u32;
                 while nl != 0 {
                     newlines.push($at + nl.trailing_zeros() as usize);
                     nl &= nl - 1;
                 }
-                let mut bs = _mm256_movemask_epi8(_mm256_cmpeq_epi8($first, backslash)) as u32;
+                let mut bs = _mm256_movemask_epi8(_mm256_cmpeq_epi8($bytes, backslash)) as u32;
                 while bs != 0 {
                     backslashes.push($at + bs.trailing_zeros() as usize);
                     bs &= bs - 1;
                 }
             }};
         }
+        let mut prev = [zero; 3];
         let mut i = 0;
         // 64 bytes per step with one branch: most steps have no candidate, line end or
         // backslash at all.
-        while i + 64 + W - 1 <= chunk.len() {
-            let (first_a, found_a) = block!(i);
-            let (first_b, found_b) = block!(i + 32);
-            let lines_a = _mm256_or_si256(_mm256_cmpeq_epi8(first_a, newline), _mm256_cmpeq_epi8(first_a, backslash));
-            let lines_b = _mm256_or_si256(_mm256_cmpeq_epi8(first_b, newline), _mm256_cmpeq_epi8(first_b, backslash));
-            let any = _mm256_or_si256(_mm256_or_si256(found_a, found_b), _mm256_or_si256(lines_a, lines_b));
+        while i + 64 <= chunk.len() {
+            // SAFETY: `i + 64 <= chunk.len()`.
+            let (a, b) = unsafe { (_mm256_loadu_si256(chunk.as_ptr().add(i).cast()), _mm256_loadu_si256(chunk.as_ptr().add(i + 32).cast())) };
+            let (ra, rb) = (lookups!(a), lookups!(b));
+            let (ends_a, ends_b) = (ends!(ra, prev), ends!(rb, ra));
+            let lines_a = _mm256_or_si256(_mm256_cmpeq_epi8(a, newline), _mm256_cmpeq_epi8(a, backslash));
+            let lines_b = _mm256_or_si256(_mm256_cmpeq_epi8(b, newline), _mm256_cmpeq_epi8(b, backslash));
+            let any = _mm256_or_si256(_mm256_or_si256(ends_a, ends_b), _mm256_or_si256(lines_a, lines_b));
             if _mm256_testz_si256(any, any) == 0 {
-                settle!(i, first_a, found_a);
-                settle!(i + 32, first_b, found_b);
+                settle!(i, a, ends_a);
+                settle!(i + 32, b, ends_b);
             }
+            prev = rb;
             i += 64;
         }
-        while i + 32 + W - 1 <= chunk.len() {
-            let (first, found) = block!(i);
-            settle!(i, first, found);
+        while i + 32 <= chunk.len() {
+            // SAFETY: `i + 32 <= chunk.len()`.
+            let a = unsafe { _mm256_loadu_si256(chunk.as_ptr().add(i).cast()) };
+            let ra = lookups!(a);
+            let ends_a = ends!(ra, prev);
+            settle!(i, a, ends_a);
+            prev = ra;
             i += 32;
         }
-        i
+        // Literal starts up to `i - W` are settled: their first `W` bytes end before `i`.
+        (if i == 0 { 0 } else { i + 1 - W }, i)
     }
 }
 
