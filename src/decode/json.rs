@@ -370,12 +370,8 @@ impl Scanner {
             };
             let text = key.text(line, &self.keys);
             let fp = fingerprint(text);
-            if self.key_refs.len() - keys_base < SMALL_OBJECT {
-                let bit = 1u64 << (fp.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58);
-                if seen & bit != 0 && self.key_refs[keys_base..].iter().any(|k| k.fingerprint == fp && k.text(line, &self.keys) == text) {
-                    return Err(duplicate_key(text));
-                }
-                seen |= bit;
+            if self.repeats_early_key(line, keys_base, &mut seen, text, fp) {
+                return Err(duplicate_key(text));
             }
             self.key_refs.push(KeyRef { fingerprint: fp, ..key });
             // Most keys of nested JSON are one segment: no dot, so no splitting. An escaped
@@ -406,17 +402,39 @@ impl Scanner {
                 _ => return Err(syntax(c.i.saturating_sub(1), "expected ',' or '}' in object")),
             }
         }
-        if self.key_refs.len() - keys_base > SMALL_OBJECT {
-            self.check_duplicates(line, keys_base)?;
-        }
+        self.check_duplicates(line, keys_base)?;
         self.key_refs.truncate(keys_base);
         self.keys.truncate(keys_bytes_base);
         Ok(())
     }
 
+    /// Whether `key` (fingerprint `fp`) repeats one of the first [`SMALL_OBJECT`] keys of
+    /// the object whose keys start at `base`; `seen` holds their fingerprint bits, and
+    /// gets this key's. Later keys are checked at the object's end
+    /// ([`Self::check_duplicates`]).
+    #[inline(always)]
+    fn repeats_early_key(&self, line: &[u8], base: usize, seen: &mut u64, key: &[u8], fp: u64) -> bool {
+        if self.key_refs.len() - base >= SMALL_OBJECT {
+            return false;
+        }
+        let bit = 1u64 << (fp.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58);
+        let repeated = *seen & bit != 0 && self.key_refs[base..].iter().any(|k| k.fingerprint == fp && k.text(line, &self.keys) == key);
+        *seen |= bit;
+        repeated
+    }
+
     /// Duplicate keys of an object with more than [`SMALL_OBJECT`] keys (its first keys
     /// were already checked one by one): sorted, so any number of keys costs n log n.
+    #[inline(always)]
     fn check_duplicates(&mut self, line: &[u8], base: usize) -> R<()> {
+        if self.key_refs.len() - base <= SMALL_OBJECT {
+            return Ok(());
+        }
+        self.sort_and_check_duplicates(line, base)
+    }
+
+    #[inline(never)]
+    fn sort_and_check_duplicates(&mut self, line: &[u8], base: usize) -> R<()> {
         let refs = &mut self.key_refs[base..];
         let keys = &self.keys;
         let get = |k: &KeyRef| k.text(line, keys);
