@@ -39,6 +39,7 @@ def main() -> int:
 
     started = None
     last_growth = None
+    growth = []  # (seconds since start, edges) at every increase: the coverage curve
     cov = ft = execs = 0
     crashed = False
     reason = "max time"
@@ -77,12 +78,14 @@ def main() -> int:
         if started is None and kind == "INITED":
             started = last_growth = now
             cov = new_cov
+            growth.append((0.0, cov))
             print(f"{args.target}: corpus loaded, cov {cov} ft {ft}", file=sys.stderr, flush=True)
             continue
         if started is None:
             continue
         if new_cov > cov:
             cov, last_growth = new_cov, now
+            growth.append((now - started, cov))
     # Drain the rest (final stats) and wait.
     while not eof and (line := lines.get()) is not None:
         log.write(line)
@@ -93,14 +96,26 @@ def main() -> int:
             execs = int(match.group(1))
     code = fuzzer.wait()
     elapsed = time.monotonic() - started if started else 0
-    growth = last_growth - started if started else 0
+    grew_at = last_growth - started if started else 0
     print(
         f"{args.target}: {execs} executions in {elapsed:.0f} s, cov {cov} ft {ft}, "
-        f"coverage last grew at {growth:.0f} s, stopped by {reason}, "
+        f"coverage last grew at {grew_at:.0f} s, stopped by {reason}, "
         f"{'CRASH (see fuzz/artifacts)' if crashed else 'no crash'}, exit {code}",
         flush=True,
     )
+    if started:
+        print(f"{args.target}: edges by time: {curve(growth, elapsed)}", flush=True)
     return 1 if crashed else 0
+
+
+def curve(growth, elapsed):
+    """Edges reached at each quarter of the run, to show how fast coverage was still growing."""
+    marks = []
+    for quarter in (1, 2, 3, 4):
+        at = elapsed * quarter / 4
+        reached = [edges for seconds, edges in growth if seconds <= at]
+        marks.append(f"{at:.0f} s {reached[-1]}")
+    return f"0 s {growth[0][1]}, " + ", ".join(marks)
 
 
 if __name__ == "__main__":
