@@ -125,22 +125,22 @@ impl<R: Read> LineChunker<R> {
         }
         // Each chunk gets its own buffer (chunks are shared with other threads), filled by
         // `read_to_end`, which reads into spare capacity without zeroing it first.
-        let mut buf = self.pool.take(self.carry.len() + self.chunk_bytes.max(64 * 1024) + 1);
+        let step = self.chunk_bytes.max(64 * 1024);
+        let mut buf = self.pool.take(self.carry.len() + step);
         buf.append(&mut self.carry);
         loop {
-            if !self.eof {
-                let want = (buf.capacity() - buf.len()).max(64 * 1024) as u64;
-                let n = read_up_to(&mut self.reader, &mut buf, want)?;
-                if n == 0 {
-                    self.eof = true;
-                }
+            // Always `step` bytes, whatever the capacity of the (recycled) buffer: chunk
+            // boundaries depend on the input alone, so the order in which detections of
+            // different rules come out is the same on every run.
+            if !self.eof && read_up_to(&mut self.reader, &mut buf, step as u64)? == 0 {
+                self.eof = true;
             }
             // Cut after the last newline; one long line makes its chunk larger.
             let cut = match memchr::memrchr(b'\n', &buf) {
                 Some(i) => i + 1,
                 None if self.eof => buf.len(),
                 None => {
-                    buf.reserve(self.chunk_bytes.max(64 * 1024));
+                    buf.reserve(step);
                     continue;
                 }
             };
@@ -230,6 +230,33 @@ mod tests {
         let cs = chunks_at(data, &[1, 5, 9], &Origin::new("t"));
         assert_eq!(cs.iter().map(|c| c.first_line).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
         assert_eq!(cs.iter().flat_map(|c| c.bytes.to_vec()).collect::<Vec<_>>(), data);
+    }
+
+    /// A recycled buffer that grew for a long line must not make later chunks larger:
+    /// the chunks are the same whether buffers come back to the pool or not.
+    #[test]
+    fn chunk_boundaries_do_not_depend_on_recycled_buffers() {
+        let mut data = Vec::new();
+        for i in 0..40_000u32 {
+            if i % 10_000 == 5 {
+                data.extend(std::iter::repeat_n(b'x', 150_000));
+            }
+            data.extend_from_slice(format!("line {i}\n").as_bytes());
+        }
+        let boundaries = |recycle: bool| {
+            let mut c = LineChunker::with_chunk_size(&data[..], Origin::new("t"), 1000);
+            let (mut lengths, mut kept) = (Vec::new(), Vec::new());
+            while let Some(ch) = c.next_chunk().unwrap() {
+                lengths.push(ch.bytes.len());
+                if !recycle {
+                    kept.push(ch);
+                }
+            }
+            lengths
+        };
+        let fresh = boundaries(false);
+        assert!(fresh.len() > 5);
+        assert_eq!(boundaries(true), fresh);
     }
 
     #[test]
