@@ -46,14 +46,29 @@ pub trait ReplaySink {
 
 /// Replay files (`-` = stdin) through the engine with `threads` decode workers.
 ///
+/// A process confined to one CPU (affinity or a cgroup quota) runs the whole pipeline in
+/// the calling thread: there the reader, the worker and the sequencer could only take
+/// turns, and every hand-over between them would cost a wake-up or a spinning wait.
+///
 /// # Errors
 /// I/O errors of the inputs or of the sink.
 pub fn replay_files(rules: Arc<RuleSet>, options: EngineOptions, inputs: &[String], threads: usize, sink: &mut dyn ReplaySink) -> crate::Result<Stats> {
+    let one_cpu = thread::available_parallelism().map_or(false, |n| n.get() == 1);
+    if threads <= 1 && one_cpu {
+        replay_in_one_thread(rules, options, inputs, sink)
+    } else {
+        replay_in_threads(rules, options, inputs, threads, sink)
+    }
+}
+
+/// The reader, decode workers and sequencer on threads of their own, joined by bounded
+/// channels.
+fn replay_in_threads(rules: Arc<RuleSet>, options: EngineOptions, inputs: &[String], threads: usize, sink: &mut dyn ReplaySink) -> crate::Result<Stats> {
     let threads = threads.max(1);
     let (chunk_tx, chunk_rx) = bounded::<(u64, crate::source::Chunk)>(threads * 4);
     let (out_tx, out_rx) = bounded::<(u64, Filtered)>(threads * 4);
-    let mut engine = Engine::new(rules.clone(), options.clone());
-    let keep_batches = sink.wants_batches();
+    let mut in_order = InOrder::new(rules.clone(), options.clone(), sink);
+    let keep_batches = in_order.sink.wants_batches();
 
     thread::scope(|scope| -> crate::Result<Stats> {
         let inputs = inputs.to_vec();
@@ -92,41 +107,15 @@ pub fn replay_files(rules: Arc<RuleSet>, options: EngineOptions, inputs: &[Strin
         let mut waiting: BTreeMap<u64, Filtered> = BTreeMap::new();
         let mut next = 0u64;
         let mut sink_error: Option<std::io::Error> = None;
-        // Rules with `| head` / `| tail` need the whole result before anything is emitted.
-        let mut piped: Vec<Vec<Detection>> = rules.rules.iter().map(|_| Vec::new()).collect();
-        let mut next_line = 1u64;
-        for (seq, f) in &out_rx {
+        'receive: for (seq, f) in &out_rx {
             waiting.insert(seq, f);
-            while let Some(mut f) = waiting.remove(&next) {
+            while let Some(f) = waiting.remove(&next) {
                 next += 1;
-                next_line = f.number_lines(next_line);
-                if sink_error.is_some() {
-                    continue;
-                }
-                if let Err(e) = sink.filtered(&f) {
+                if let Err(e) = in_order.push(f) {
+                    // Stop reading: dropping the receiver ends the workers and the reader.
                     sink_error = Some(e);
-                    continue;
+                    break 'receive;
                 }
-                let dets = engine.sequence(f);
-                for e in engine.take_errors() {
-                    sink.data_error(&e);
-                }
-                for d in dets {
-                    if !rules.rules[d.rule].pipes.is_empty() {
-                        piped[d.rule].push(d);
-                        continue;
-                    }
-                    if let Err(e) = sink.detection(&rules, d) {
-                        sink_error = Some(e);
-                        break;
-                    }
-                }
-                let st = engine.stats();
-                sink.progress(st.bytes, st.events);
-            }
-            if sink_error.is_some() {
-                // Stop reading: dropping the receiver ends the workers and the reader.
-                break;
             }
         }
         drop(out_rx);
@@ -135,21 +124,79 @@ pub fn replay_files(rules: Arc<RuleSet>, options: EngineOptions, inputs: &[Strin
             return Err(crate::Error::Io(e));
         }
         read_result?;
-        for d in engine.finish() {
-            if rules.rules[d.rule].pipes.is_empty() {
-                sink.detection(&rules, d)?;
-            } else {
-                piped[d.rule].push(d);
-            }
-        }
-        for (i, mut dets) in piped.into_iter().enumerate() {
-            crate::engine::apply_pipes(&rules.rules[i], &mut dets);
-            for d in dets {
-                sink.detection(&rules, d)?;
-            }
-        }
-        Ok(engine.stats())
+        in_order.finish()
     })
+}
+
+/// Read, decode, filter and sequence one chunk after another in the calling thread.
+fn replay_in_one_thread(rules: Arc<RuleSet>, options: EngineOptions, inputs: &[String], sink: &mut dyn ReplaySink) -> crate::Result<Stats> {
+    let mut decoder = Engine::new_decoder(&rules, &options);
+    let mut in_order = InOrder::new(rules.clone(), options, sink);
+    let keep_batches = in_order.sink.wants_batches();
+    for path in inputs {
+        let mut chunker = LineChunker::new(open(path)?, Origin::new(path)).without_line_numbers();
+        while let Some(chunk) = chunker.next_chunk()? {
+            in_order.push(decode_and_filter_keeping(&rules, &mut decoder, &chunk, keep_batches))?;
+        }
+    }
+    in_order.finish()
+}
+
+/// The stateful end of the pipeline: takes filtered chunks in input order, numbers their
+/// lines, sequences them and hands detections and errors to the sink.
+struct InOrder<'s> {
+    rules: Arc<RuleSet>,
+    engine: Engine,
+    sink: &'s mut dyn ReplaySink,
+    /// Rules with `| head` / `| tail` need the whole result before anything is emitted.
+    piped: Vec<Vec<Detection>>,
+    next_line: u64,
+}
+
+impl<'s> InOrder<'s> {
+    fn new(rules: Arc<RuleSet>, options: EngineOptions, sink: &'s mut dyn ReplaySink) -> Self {
+        let engine = Engine::new(rules.clone(), options);
+        let piped = rules.rules.iter().map(|_| Vec::new()).collect();
+        InOrder { rules, engine, sink, piped, next_line: 1 }
+    }
+
+    /// The next chunk in input order.
+    fn push(&mut self, mut f: Filtered) -> std::io::Result<()> {
+        self.next_line = f.number_lines(self.next_line);
+        self.sink.filtered(&f)?;
+        let dets = self.engine.sequence(f);
+        for e in self.engine.take_errors() {
+            self.sink.data_error(&e);
+        }
+        for d in dets {
+            if !self.rules.rules[d.rule].pipes.is_empty() {
+                self.piped[d.rule].push(d);
+                continue;
+            }
+            self.sink.detection(&self.rules, d)?;
+        }
+        let st = self.engine.stats();
+        self.sink.progress(st.bytes, st.events);
+        Ok(())
+    }
+
+    /// End of input: the sequences still open, then the piped rules' results.
+    fn finish(mut self) -> crate::Result<Stats> {
+        for d in self.engine.finish() {
+            if self.rules.rules[d.rule].pipes.is_empty() {
+                self.sink.detection(&self.rules, d)?;
+            } else {
+                self.piped[d.rule].push(d);
+            }
+        }
+        for (i, mut dets) in std::mem::take(&mut self.piped).into_iter().enumerate() {
+            crate::engine::apply_pipes(&self.rules.rules[i], &mut dets);
+            for d in dets {
+                self.sink.detection(&self.rules, d)?;
+            }
+        }
+        Ok(self.engine.stats())
+    }
 }
 
 #[cfg(test)]
@@ -204,16 +251,25 @@ mod tests {
         let path = std::env::temp_dir().join(format!("seqhound-lines-{}.ndjson", std::process::id()));
         std::fs::write(&path, &text).expect("write corpus");
         let rules = Arc::new(RuleSet::embedded_default().expect("seed rule"));
-        for threads in [1, 2] {
+        let inputs = [path.display().to_string()];
+        let mut results = Vec::new();
+        // 0 threads: the pipeline of a process confined to one CPU, all in this thread.
+        for threads in [0, 1, 2] {
             let mut sink = Collect::default();
-            replay_files(rules.clone(), EngineOptions::default(), &[path.display().to_string()], threads, &mut sink).expect("replay");
+            if threads == 0 {
+                replay_in_one_thread(rules.clone(), EngineOptions::default(), &inputs, &mut sink).expect("replay");
+            } else {
+                replay_in_threads(rules.clone(), EngineOptions::default(), &inputs, threads, &mut sink).expect("replay");
+            }
             assert!(sink.events.len() >= 20, "the corpus has detections");
             for (line, raw) in &sink.events {
                 assert!(lines[*line as usize - 1][..] == raw[..], "the event reported at line {line} ({threads} threads) is not that line of the file");
             }
             sink.errors.sort_unstable();
             assert_eq!(sink.errors, expected_errors);
+            results.push(sink.events);
         }
+        assert!(results.iter().all(|r| *r == results[0]), "the same detections, in the same order, however the pipeline runs");
         let _ = std::fs::remove_file(&path);
     }
 }
