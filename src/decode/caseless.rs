@@ -4,12 +4,19 @@
 //!
 //! The search is Teddy (from Hyperscan; the `aho-corasick` crate's packed searcher is
 //! another implementation) with case folding moved into its nibble tables. Teddy tests
-//! the first one to three bytes of each literal at 32 positions at once: a byte is looked
+//! one to three bytes of each literal at 32 positions at once: a byte is looked
 //! up by its low and its high nibble in two 16-entry tables whose entries are bitsets of
 //! literal *buckets*; a position is a candidate for a bucket when every tested byte's two
 //! lookups share that bucket's bit. The two cases of an ASCII letter share their low
 //! nibble and differ only in the high one, so entering both high nibbles makes the test
 //! case-blind. Candidates are then verified byte by byte.
+//!
+//! The tested bytes need not be a literal's first ones: each literal is fingerprinted by the
+//! window of its bytes that is rarest in a sample of the input. JSON literals start with a
+//! quote, and `"pa` or `"os` begin keys on every line, where `ice"` or `sas` seldom occur
+//! (seed rule, 184 422 generated events: 506 578 candidates to verify with the first
+//! bytes; the whole replay took 1 051.6 M instructions with them, 985.0 M with the
+//! rarest, callgrind).
 //!
 //! Why: lower-casing a chunk and then searching the copy were two passes over every byte,
 //! 28 % of a seed-rule replay on one core (`perf`); this is one pass that writes only the
@@ -27,8 +34,10 @@ pub struct CaselessSearch {
     literals: Vec<Vec<u8>>,
     /// Literal indices per bucket (bit `b` of a table entry = bucket `b`).
     buckets: [Vec<usize>; 8],
-    /// Leading bytes tested per literal: the shortest literal's length, at most 3.
+    /// Bytes tested per literal: the shortest literal's length, at most 3.
     width: usize,
+    /// Where in each literal its tested bytes start.
+    offsets: Vec<usize>,
     /// Bucket bits by low nibble, then by high nibble, of each tested byte.
     low: [[u8; 16]; 3],
     high: [[u8; 16]; 3],
@@ -52,11 +61,14 @@ impl CaselessSearch {
         }
         let literals: Vec<Vec<u8>> = literals.iter().map(|l| l.to_ascii_lowercase()).collect();
         let width = literals.iter().map(Vec::len).min().unwrap_or(1).min(3);
-        let groups = group_into_buckets(&literals, width, sample);
+        let grams = GramCounts::of(sample, width);
+        let offsets: Vec<usize> = literals.iter().map(|l| (0..=l.len() - width).min_by_key(|&o| grams.count(&l[o..o + width])).unwrap_or(0)).collect();
+        let windows: Vec<&[u8]> = literals.iter().zip(&offsets).map(|(l, &o)| &l[o..o + width]).collect();
+        let groups = group_into_buckets(&windows, width, &grams);
         let mut buckets: [Vec<usize>; 8] = Default::default();
         let (mut low, mut high) = ([[0u8; 16]; 3], [[0u8; 16]; 3]);
         for (bucket, members) in groups.into_iter().enumerate() {
-            let tables = Fingerprint::of(&members.iter().map(|&i| &literals[i][..]).collect::<Vec<_>>(), width);
+            let tables = Fingerprint::of(&members.iter().map(|&i| windows[i]).collect::<Vec<_>>(), width);
             for k in 0..width {
                 for n in 0..16 {
                     low[k][n] |= u8::from(tables.low[k] & (1 << n) != 0) << bucket;
@@ -65,7 +77,7 @@ impl CaselessSearch {
             }
             buckets[bucket] = members;
         }
-        Some(CaselessSearch { literals, buckets, width, low, high })
+        Some(CaselessSearch { literals, buckets, width, offsets, low, high })
     }
 
     /// Append to `hits` the offset of every position in `chunk` where some literal starts
@@ -75,9 +87,10 @@ impl CaselessSearch {
     pub fn scan(&self, chunk: &[u8], hits: &mut Vec<usize>, found: &mut Vec<u64>, newlines: &mut Vec<usize>, backslashes: &mut Vec<usize>) {
         newlines.clear();
         backslashes.clear();
+        let first_hit = hits.len();
         // SAFETY: `new` only builds a search where AVX2 is available.
         #[cfg(target_arch = "x86_64")]
-        let (starts_done, bytes_done) = unsafe {
+        let (ends_done, bytes_done) = unsafe {
             match self.width {
                 1 => self.scan_avx2::<1>(chunk, hits, found, newlines, backslashes),
                 2 => self.scan_avx2::<2>(chunk, hits, found, newlines, backslashes),
@@ -85,7 +98,7 @@ impl CaselessSearch {
             }
         };
         #[cfg(not(target_arch = "x86_64"))]
-        let (starts_done, bytes_done) = (0, 0);
+        let (ends_done, bytes_done) = (0, 0);
         for (pos, &byte) in chunk.iter().enumerate().skip(bytes_done) {
             match byte {
                 b'\n' => newlines.push(pos),
@@ -93,39 +106,47 @@ impl CaselessSearch {
                 _ => {}
             }
         }
-        for pos in starts_done..chunk.len() {
-            let here = self.literals.iter().enumerate().filter(|(_, l)| starts_with_caseless(&chunk[pos..], l)).fold(0u64, |m, (i, _)| m | 1 << i);
+        // Literals whose tested bytes end at `ends_done` or later, one by one.
+        let first_unsettled = |i: usize| (ends_done + 1).saturating_sub(self.width + self.offsets[i]);
+        let from = (0..self.literals.len()).map(first_unsettled).min().unwrap_or(chunk.len());
+        for pos in from..chunk.len() {
+            let here = self
+                .literals
+                .iter()
+                .enumerate()
+                .filter(|&(i, l)| pos >= first_unsettled(i) && starts_with_caseless(&chunk[pos..], l))
+                .fold(0u64, |m, (i, _)| m | 1 << i);
             if here != 0 {
                 hits.push(pos);
                 found.push(here);
             }
         }
+        in_order(hits, found, first_hit);
     }
 
-    /// Verify the buckets in `candidates` at `pos`: every literal of them is tried, so a
-    /// literal not reported does not start there.
+    /// Verify the buckets in `candidates` whose tested bytes end at `end`: every literal
+    /// of them is tried, so a literal not reported does not start where its tested bytes
+    /// would put it. Found literals are appended in the order of their tested bytes' ends;
+    /// [`in_order`] sorts them by start.
     #[inline]
-    fn verify(&self, chunk: &[u8], pos: usize, candidates: u8, hits: &mut Vec<usize>, found: &mut Vec<u64>) {
+    fn verify(&self, chunk: &[u8], end: usize, candidates: u8, hits: &mut Vec<usize>, found: &mut Vec<u64>) {
         let mut bits = candidates;
-        let mut here = 0u64;
         while bits != 0 {
             let bucket = bits.trailing_zeros() as usize;
             bits &= bits - 1;
             for &i in &self.buckets[bucket] {
+                let Some(pos) = (end + 1).checked_sub(self.width + self.offsets[i]) else { continue };
                 if starts_with_caseless(&chunk[pos..], &self.literals[i]) {
-                    here |= 1 << i;
+                    hits.push(pos);
+                    found.push(1 << i);
                 }
             }
         }
-        if here != 0 {
-            hits.push(pos);
-            found.push(here);
-        }
     }
 
-    /// The vector loop over 32 bytes at a time, `W` leading bytes per literal. Returns
-    /// the first literal start and the first byte it did not handle (the rest is left to
-    /// the caller).
+    /// The vector loop over 32 bytes at a time, `W` tested bytes per literal. Returns
+    /// the first position where tested bytes may end unverified and the first byte it did
+    /// not handle (the rest is left to the caller).
     ///
     /// Each block's bytes are looked up once per tested literal byte; a literal byte `k`
     /// lookup is moved `W - 1 - k` positions up (taking the previous block's last ones),
@@ -194,9 +215,7 @@ impl CaselessSearch {
                     while candidates != 0 {
                         let j = candidates.trailing_zeros() as usize;
                         candidates &= candidates - 1;
-                        // Ends before the chunk's `W - 1`th byte are zero (no previous
-                        // block), so the start is never negative.
-                        self.verify(chunk, $at + j + 1 - W, lanes[j], hits, found);
+                        self.verify(chunk, $at + j, lanes[j], hits, found);
                     }
                 }
                 let mut nl = _mm256_movemask_epi8(_mm256_cmpeq_epi8($bytes, newline)) as u32;
@@ -239,8 +258,9 @@ impl CaselessSearch {
             prev = ra;
             i += 32;
         }
-        // Literal starts up to `i - W` are settled: their first `W` bytes end before `i`.
-        (if i == 0 { 0 } else { i + 1 - W }, i)
+        // Every end before `i` is settled. (Ends before the chunk's `W - 1`th byte are
+        // zero: there is no previous block.)
+        (i, i)
     }
 }
 
@@ -281,12 +301,13 @@ impl Fingerprint {
     }
 }
 
-/// Literals per bucket (at most 8 buckets). Literals sharing a bucket also admit every
-/// mix of their nibbles (`installer` with `node` admits `int…`, common in JSON), and each
-/// admitted position is a candidate to verify; so when literals outnumber buckets, the
-/// pairs merged are those whose mix admits the fewest positions of `sample`.
-fn group_into_buckets(literals: &[Vec<u8>], width: usize, sample: &[u8]) -> Vec<Vec<usize>> {
-    let mut groups: Vec<Vec<usize>> = (0..literals.len()).map(|i| vec![i]).collect();
+/// Literals per bucket (at most 8 buckets), given each literal's tested bytes. Literals
+/// sharing a bucket also admit every mix of their nibbles (`ins` with `nod` admits `int`,
+/// common in JSON), and each admitted position is a candidate to verify; so when literals
+/// outnumber buckets, the pairs merged are those whose mix admits the fewest positions of
+/// the sample.
+fn group_into_buckets(windows: &[&[u8]], width: usize, grams: &GramCounts) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = (0..windows.len()).map(|i| vec![i]).collect();
     if groups.len() <= 8 {
         return groups;
     }
@@ -294,22 +315,15 @@ fn group_into_buckets(literals: &[Vec<u8>], width: usize, sample: &[u8]) -> Vec<
     // anchors a rule set has; beyond 16 literals, round-robin.
     if groups.len() > 16 {
         let mut out = vec![Vec::new(); 8];
-        for i in 0..literals.len() {
+        for i in 0..windows.len() {
             out[i % 8].push(i);
         }
         return out;
     }
-    // How often each `width`-byte gram occurs in the sample. The grams are packed into a
-    // `u32` and hashed with one multiplication: with the default SipHash, counting them
-    // was most of the planning cost, which every decoder pays once (callgrind).
-    let mut counts: std::collections::HashMap<u32, u32, std::hash::BuildHasherDefault<GramHasher>> = std::collections::HashMap::default();
-    for w in sample.windows(width) {
-        *counts.entry(w.iter().fold(0u32, |g, &b| g << 8 | u32::from(b))).or_insert(0) += 1;
-    }
     let grams: Vec<([u8; 3], u32)> =
-        counts.into_iter().map(|(g, n)| ([(g >> 16) as u8, (g >> 8) as u8, g as u8], n)).map(|(g, n)| (shift_to_front(g, width), n)).collect();
+        grams.counts.iter().map(|(&g, &n)| ([(g >> 16) as u8, (g >> 8) as u8, g as u8], n)).map(|(g, n)| (shift_to_front(g, width), n)).collect();
     let admitted = |f: &Fingerprint| grams.iter().filter(|(g, _)| f.admits(&g[..width])).map(|(_, n)| u64::from(*n)).sum::<u64>();
-    let mut prints: Vec<Fingerprint> = groups.iter().map(|g| Fingerprint::of(&[&literals[g[0]][..]], width)).collect();
+    let mut prints: Vec<Fingerprint> = groups.iter().map(|g| Fingerprint::of(&[windows[g[0]]], width)).collect();
     let mut cost: Vec<u64> = prints.iter().map(admitted).collect();
     while groups.len() > 8 {
         let mut best = (u64::MAX, 0, 1, Fingerprint::default(), 0);
@@ -332,6 +346,66 @@ fn group_into_buckets(literals: &[Vec<u8>], width: usize, sample: &[u8]) -> Vec<
         cost[a] = together;
     }
     groups
+}
+
+/// How often each `width`-byte gram occurs in a sample, ASCII case folded. The grams are
+/// packed into a `u32` and hashed with one multiplication: with the default SipHash,
+/// counting them was most of the planning cost, which every decoder pays once
+/// (callgrind).
+struct GramCounts {
+    counts: std::collections::HashMap<u32, u32, std::hash::BuildHasherDefault<GramHasher>>,
+}
+
+impl GramCounts {
+    fn of(sample: &[u8], width: usize) -> Self {
+        let mut counts: std::collections::HashMap<u32, u32, std::hash::BuildHasherDefault<GramHasher>> = std::collections::HashMap::default();
+        for w in sample.windows(width) {
+            *counts.entry(pack(w)).or_insert(0) += 1;
+        }
+        GramCounts { counts }
+    }
+
+    /// Occurrences of `gram` (lower-case) in any case.
+    fn count(&self, gram: &[u8]) -> u32 {
+        // Every case of the gram's letters: at most 3 letters, so at most 8 spellings.
+        let letters: Vec<usize> = (0..gram.len()).filter(|&k| gram[k].is_ascii_lowercase()).collect();
+        let mut total = 0;
+        for mask in 0..1u32 << letters.len() {
+            let mut spelling = gram.to_vec();
+            for (bit, &k) in letters.iter().enumerate() {
+                if mask >> bit & 1 == 1 {
+                    spelling[k] = spelling[k].to_ascii_uppercase();
+                }
+            }
+            total += self.counts.get(&pack(&spelling)).copied().unwrap_or(0);
+        }
+        total
+    }
+}
+
+/// Up to 3 bytes packed into the low end of a `u32`.
+fn pack(gram: &[u8]) -> u32 {
+    gram.iter().fold(0u32, |g, &b| g << 8 | u32::from(b))
+}
+
+/// Sort the hits from `from` on by position, one entry per position. The vector loop
+/// finds literals in the order their tested bytes end, which with different offsets is
+/// not their order of start.
+fn in_order(hits: &mut Vec<usize>, found: &mut Vec<u64>, from: usize) {
+    if hits[from..].windows(2).all(|w| w[0] < w[1]) {
+        return;
+    }
+    let mut pairs: Vec<(usize, u64)> = hits.drain(from..).zip(found.drain(from..)).collect();
+    pairs.sort_unstable_by_key(|p| p.0);
+    for (pos, literals) in pairs {
+        match found.last_mut() {
+            Some(last) if hits.len() > from && hits.last() == Some(&pos) => *last |= literals,
+            _ => {
+                hits.push(pos);
+                found.push(literals);
+            }
+        }
+    }
 }
 
 /// The `width` gram bytes packed at the low end of `g` (see [`group_into_buckets`]),
