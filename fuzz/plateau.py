@@ -34,6 +34,10 @@ def main() -> int:
 
     env = dict(os.environ, RUSTC_BOOTSTRAP="1")
     command = ["cargo", "fuzz", "run", "-O", args.target, "--", f"-max_total_time={args.max}", "-print_final_stats=1"]
+    # A dictionary of the input language's tokens (fuzz/dicts/<target>.dict), when there is one.
+    dictionary = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dicts", f"{args.target}.dict")
+    if os.path.exists(dictionary):
+        command.append(f"-dict={dictionary}")
     log = open(args.log or os.devnull, "w")
     fuzzer = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=log, env=env, text=True, errors="replace", start_new_session=True)
 
