@@ -117,7 +117,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function(format!("filter ({EVENTS} rows, {expected_stage_matches} stage matches)"), |b| {
         b.iter(|| {
             let mut matches = 0u64;
-            for (batch, ch) in &decoded {
+            for (batch, _chunk) in &decoded {
                 let _cols = list_columns(&batch.batch);
                 let cands = filter_batch(&rules, black_box(batch));
                 matches += cands.stage_matches.iter().sum::<u64>();

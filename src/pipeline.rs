@@ -53,7 +53,7 @@ pub trait ReplaySink {
 /// # Errors
 /// I/O errors of the inputs or of the sink.
 pub fn replay_files(rules: Arc<RuleSet>, options: EngineOptions, inputs: &[String], threads: usize, sink: &mut dyn ReplaySink) -> crate::Result<Stats> {
-    let one_cpu = thread::available_parallelism().map_or(false, |n| n.get() == 1);
+    let one_cpu = thread::available_parallelism().is_ok_and(|n| n.get() == 1);
     if threads <= 1 && one_cpu {
         replay_in_one_thread(rules, options, inputs, sink)
     } else {
