@@ -90,7 +90,7 @@ impl CaselessSearch {
         let first_hit = hits.len();
         // SAFETY: `new` only builds a search where AVX2 is available.
         #[cfg(target_arch = "x86_64")]
-        let (ends_done, bytes_done) = unsafe {
+        let done = unsafe {
             match self.width {
                 1 => self.scan_avx2::<1>(chunk, hits, found, newlines, backslashes),
                 2 => self.scan_avx2::<2>(chunk, hits, found, newlines, backslashes),
@@ -98,16 +98,16 @@ impl CaselessSearch {
             }
         };
         #[cfg(not(target_arch = "x86_64"))]
-        let (ends_done, bytes_done) = (0, 0);
-        for (pos, &byte) in chunk.iter().enumerate().skip(bytes_done) {
+        let done = 0;
+        for (pos, &byte) in chunk.iter().enumerate().skip(done) {
             match byte {
                 b'\n' => newlines.push(pos),
                 b'\\' => backslashes.push(pos),
                 _ => {}
             }
         }
-        // Literals whose tested bytes end at `ends_done` or later, one by one.
-        let first_unsettled = |i: usize| (ends_done + 1).saturating_sub(self.width + self.offsets[i]);
+        // Literals whose tested bytes end at `done` or later, one by one.
+        let first_unsettled = |i: usize| (done + 1).saturating_sub(self.width + self.offsets[i]);
         let from = (0..self.literals.len()).map(first_unsettled).min().unwrap_or(chunk.len());
         for pos in from..chunk.len() {
             let here = self
@@ -145,8 +145,8 @@ impl CaselessSearch {
     }
 
     /// The vector loop over 32 bytes at a time, `W` tested bytes per literal. Returns
-    /// the first position where tested bytes may end unverified and the first byte it did
-    /// not handle (the rest is left to the caller).
+    /// the first byte it did not handle: line ends, backslashes and tested bytes ending
+    /// there or later are left to the caller.
     ///
     /// Each block's bytes are looked up once per tested literal byte; a literal byte `k`
     /// lookup is moved `W - 1 - k` positions up (taking the previous block's last ones),
@@ -161,7 +161,7 @@ impl CaselessSearch {
         found: &mut Vec<u64>,
         newlines: &mut Vec<usize>,
         backslashes: &mut Vec<usize>,
-    ) -> (usize, usize) {
+    ) -> usize {
         use std::arch::x86_64::*;
         let mut low = [_mm256_setzero_si256(); 3];
         let mut high = [_mm256_setzero_si256(); 3];
@@ -260,7 +260,7 @@ impl CaselessSearch {
         }
         // Every end before `i` is settled. (Ends before the chunk's `W - 1`th byte are
         // zero: there is no previous block.)
-        (i, i)
+        i
     }
 }
 
