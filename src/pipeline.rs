@@ -169,25 +169,27 @@ impl<'s> InOrder<'s> {
             self.sink.data_error(&e);
         }
         for d in dets {
-            if !self.rules.rules[d.rule].pipes.is_empty() {
-                self.piped[d.rule].push(d);
-                continue;
-            }
-            self.sink.detection(&self.rules, d)?;
+            self.deliver(d)?;
         }
         let st = self.engine.stats();
         self.sink.progress(st.bytes, st.events);
         Ok(())
     }
 
+    /// A detection to the sink, or held back when its rule has pipes.
+    fn deliver(&mut self, d: Detection) -> std::io::Result<()> {
+        if self.rules.rules[d.rule].pipes.is_empty() {
+            self.sink.detection(&self.rules, d)
+        } else {
+            self.piped[d.rule].push(d);
+            Ok(())
+        }
+    }
+
     /// End of input: the sequences still open, then the piped rules' results.
     fn finish(mut self) -> crate::Result<Stats> {
         for d in self.engine.finish() {
-            if self.rules.rules[d.rule].pipes.is_empty() {
-                self.sink.detection(&self.rules, d)?;
-            } else {
-                self.piped[d.rule].push(d);
-            }
+            self.deliver(d)?;
         }
         for (i, mut dets) in std::mem::take(&mut self.piped).into_iter().enumerate() {
             crate::engine::apply_pipes(&self.rules.rules[i], &mut dets);
