@@ -392,12 +392,16 @@ impl Decoder {
         let item = Arc::new(Field::new("item", DataType::Utf8View, false));
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
         for c in &mut self.columns {
-            let views = ScalarBuffer::from(std::mem::take(&mut c.views));
+            // The buffers go to Arrow; the next batch starts with room for as many values,
+            // so a column grows by one allocation per batch instead of a doubling series
+            // (with all macOS rules: 828 445 vector growths in 198 129 lines, callgrind).
+            let (n_views, n_offsets) = (c.views.len(), c.offsets.len());
+            let views = ScalarBuffer::from(std::mem::replace(&mut c.views, Vec::with_capacity(n_views)));
             // SAFETY: every view was made by `make_view` from a UTF-8 slice (the whole line
             // was validated as UTF-8; side-buffer strings are produced by unescaping into
             // UTF-8) lying inside buffer 0 (the chunk) or buffer 1 (the side buffer).
             let values = unsafe { StringViewArray::new_unchecked(views, buffers.clone(), None) };
-            let offsets = OffsetBuffer::new(ScalarBuffer::from(std::mem::take(&mut c.offsets)));
+            let offsets = OffsetBuffer::new(ScalarBuffer::from(std::mem::replace(&mut c.offsets, Vec::with_capacity(n_offsets))));
             let list = ListArray::new(item.clone(), offsets, Arc::new(values), None);
             arrays.push(Arc::new(list));
         }

@@ -506,12 +506,18 @@ fn event_ancestor(id: &str, index: &str) -> Value {
 /// UTC, milliseconds); RFC 3339 strings or epoch milliseconds.
 pub(crate) fn normalized_time(doc: &Document, field: &str) -> Option<String> {
     let millis = match lookup(doc, field)? {
-        Value::String(text) => match DateTime::parse_from_rfc3339(text) {
-            Ok(time) => return Some(iso_millis(time.with_timezone(&Utc))),
-            Err(_) => text.trim().parse::<i64>().ok()?,
-        },
+        Value::String(text) => return normalized_time_text(text),
         Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64))?,
         _ => return None,
+    };
+    DateTime::<Utc>::from_timestamp_millis(millis).map(iso_millis)
+}
+
+/// [`normalized_time`] of a string value: RFC 3339, or epoch milliseconds as text.
+pub(crate) fn normalized_time_text(text: &str) -> Option<String> {
+    let millis = match DateTime::parse_from_rfc3339(text) {
+        Ok(time) => return Some(iso_millis(time.with_timezone(&Utc))),
+        Err(_) => text.trim().parse::<i64>().ok()?,
     };
     DateTime::<Utc>::from_timestamp_millis(millis).map(iso_millis)
 }

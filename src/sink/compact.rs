@@ -18,10 +18,19 @@
 //!
 //! Strings from events are escaped so a detection always stays on one line. The
 //! function never fails: an event that is not JSON shows as `<unparsable event>`.
+//!
+//! A field shows every value Elasticsearch indexes for it — all of its spellings (nested,
+//! dotted, mixed keys) and array elements, in document order, joined with `,`; numbers
+//! and booleans as their JSON text. The values come from the engine's own scanner
+//! ([`shown_fields`]); lines it refuses, and event ids that are not one plain string,
+//! take the `serde_json` path, so ids always equal the alert documents' ones.
+
+use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use super::alert::{event_identity, lookup, normalized_time, Document, SourceEvent};
+use super::alert::{content_event_id, event_identity, lookup, normalized_time, normalized_time_text, Document, SourceEvent};
+use crate::decode::json::{PathSet, Scanner, ValueRef, ValueSink};
 use crate::rule::meta::RuleMeta;
 
 /// Longest command line shown, in characters; longer ones end in `…`.
@@ -39,6 +48,120 @@ const MAX_COMMAND_LINE: usize = 160;
 /// assert_eq!(line, r#"2026-01-01T00:00:00.000Z low "R" host=- | sh[exec] "sh -c id" | events=E1"#);
 /// ```
 pub fn compact_line(meta: &RuleMeta, events: &[SourceEvent]) -> String {
+    let scanned: Option<Vec<(Fields, String)>> = events.iter().map(|event| shown_fields(event.raw)).collect();
+    match scanned {
+        Some(scanned) => render(meta, &scanned),
+        None => compact_line_parsed(meta, events),
+    }
+}
+
+/// [`compact_line`] from the values the scanner found: `(fields, event id)` per event.
+fn render(meta: &RuleMeta, events: &[(Fields, String)]) -> String {
+    let first = events.first().map(|(f, _)| f);
+    let time = first.and_then(|f| f.time().or_else(|| f.text(TIMESTAMP).map(|raw| plain(&raw)))).unwrap_or_else(|| "-".to_owned());
+    let host_name = events.iter().find_map(|(f, _)| f.text(HOST_NAME));
+    let host_id = events.iter().find_map(|(f, _)| f.text(HOST_ID));
+    let steps: Vec<String> = events.iter().map(|(f, _)| step_of(|field| f.text(field))).collect();
+    let ids: Vec<String> = events.iter().map(|(_, id)| plain(id)).collect();
+    header_and_steps(meta, time, host_name, host_id, &steps, &ids)
+}
+
+fn header_and_steps(meta: &RuleMeta, time: String, host_name: Option<String>, host_id: Option<String>, steps: &[String], ids: &[String]) -> String {
+    let mut host = format!("host={}", host_name.as_deref().map_or_else(|| "-".to_owned(), plain));
+    if let Some(id) = host_id {
+        host.push_str(&format!(" ({})", plain(&id)));
+    }
+    format!("{time} {} {} {host} | {} | events={}", plain(&meta.severity), quoted(&meta.name), steps.join(" → "), ids.join(","))
+}
+
+/// The shown fields' values of one event, indexed like [`SHOWN_FIELDS`].
+struct Fields(Vec<Vec<String>>);
+
+impl Fields {
+    /// A field's values joined with `,`; `None` when it has no non-empty value.
+    fn text(&self, field: &str) -> Option<String> {
+        let parts: Vec<&str> = self.0.get(field_index(field))?.iter().map(String::as_str).filter(|v| !v.is_empty()).collect();
+        (!parts.is_empty()).then(|| parts.join(","))
+    }
+
+    /// `@timestamp` in UTC with milliseconds, when it is one RFC 3339 time or integer
+    /// number of epoch milliseconds.
+    fn time(&self) -> Option<String> {
+        let [value] = &self.0[field_index(TIMESTAMP)][..] else { return None };
+        normalized_time_text(value)
+    }
+}
+
+/// Position of a field in [`SHOWN_FIELDS`] (every name used here is one of them).
+fn field_index(field: &str) -> usize {
+    SHOWN_FIELDS.iter().position(|f| *f == field).unwrap_or(usize::MAX)
+}
+
+const TIMESTAMP: &str = "@timestamp";
+const HOST_NAME: &str = "host.name";
+const HOST_ID: &str = "host.id";
+const EVENT_ID: &str = "event.id";
+
+/// Collects scanned values per shown field, and whether each is a plain string scalar.
+struct Collect<'a> {
+    raw: &'a [u8],
+    values: Vec<Vec<String>>,
+    /// Per field: every value so far was a string with no escapes given as `"key":"…"`.
+    plain_scalar: Vec<bool>,
+}
+
+impl ValueSink for Collect<'_> {
+    fn value(&mut self, column: u32, value: ValueRef, side: &[u8]) {
+        let column = column as usize;
+        let (text, plain_scalar) = match value {
+            ValueRef::Line(a, b) => {
+                let (a, b) = (a as usize, b as usize);
+                // A string's range excludes its quotes; a member's own value follows `:`
+                // (an array element follows `[` or `,`).
+                let string = a > 0 && self.raw[a - 1] == b'"';
+                (&self.raw[a..b], string && self.raw[..a - 1].trim_ascii_end().ends_with(b":"))
+            }
+            ValueRef::Side(a, b) => (&side[a as usize..b as usize], false),
+        };
+        // The scanner reports only valid UTF-8.
+        self.values[column].push(String::from_utf8_lossy(text).into_owned());
+        self.plain_scalar[column] &= plain_scalar;
+    }
+}
+
+/// The shown fields of `raw` and its event id, from the engine's scanner; `None` sends
+/// the event to the `serde_json` path: a line the scanner refuses (the engine never
+/// matches those), or an `event.id` other than absent or one plain string.
+fn shown_fields(raw: &[u8]) -> Option<(Fields, String)> {
+    static PATHS: OnceLock<PathSet> = OnceLock::new();
+    thread_local! {
+        static SCANNER: std::cell::RefCell<Scanner> = std::cell::RefCell::new(Scanner::new());
+    }
+    let paths = PATHS.get_or_init(|| PathSet::new(SHOWN_FIELDS));
+    let mut sink = Collect { raw, values: vec![Vec::new(); SHOWN_FIELDS.len()], plain_scalar: vec![true; SHOWN_FIELDS.len()] };
+    SCANNER.with(|scanner| {
+        let mut scanner = scanner.borrow_mut();
+        scanner.side.clear();
+        scanner.scan(raw, paths, &mut sink)
+    })
+    .ok()?;
+    let event_id = field_index(EVENT_ID);
+    let id = match &sink.values[event_id][..] {
+        [] => content_event_id(raw),
+        [id] if sink.plain_scalar[event_id] => {
+            if id.is_empty() {
+                content_event_id(raw)
+            } else {
+                id.clone()
+            }
+        }
+        _ => return None,
+    };
+    Some((Fields(sink.values), id))
+}
+
+/// [`compact_line`] from `serde_json` documents.
+fn compact_line_parsed(meta: &RuleMeta, events: &[SourceEvent]) -> String {
     let parsed: Vec<(Option<Document>, String)> = events
         .iter()
         .map(|event| {
@@ -55,25 +178,19 @@ pub fn compact_line(meta: &RuleMeta, events: &[SourceEvent]) -> String {
 
     let time = docs
         .first()
-        .and_then(|doc| normalized_time(doc, "@timestamp").or_else(|| text(doc, "@timestamp").map(|raw| plain(&raw))))
+        .and_then(|doc| normalized_time(doc, TIMESTAMP).or_else(|| text(doc, TIMESTAMP).map(|raw| plain(&raw))))
         .unwrap_or_else(|| "-".to_owned());
-    let host_name = docs.iter().find_map(|doc| text(doc, "host.name"));
-    let host_id = docs.iter().find_map(|doc| text(doc, "host.id"));
-    let mut host = format!("host={}", host_name.as_deref().map_or_else(|| "-".to_owned(), plain));
-    if let Some(id) = host_id {
-        host.push_str(&format!(" ({})", plain(&id)));
-    }
-
+    let host_name = docs.iter().find_map(|doc| text(doc, HOST_NAME));
+    let host_id = docs.iter().find_map(|doc| text(doc, HOST_ID));
     let steps: Vec<String> = parsed
         .iter()
         .map(|(doc, _)| match doc {
-            Some(doc) => step(doc),
+            Some(doc) => step_of(|field| text(doc, field)),
             None => "<unparsable event>".to_owned(),
         })
         .collect();
     let ids: Vec<String> = parsed.iter().map(|(_, id)| plain(id)).collect();
-
-    format!("{time} {} {} {host} | {} | events={}", plain(&meta.severity), quoted(&meta.name), steps.join(" → "), ids.join(","))
+    header_and_steps(meta, time, host_name, host_id, &steps, &ids)
 }
 
 /// Every field the line may show or identify an event by ([`step`], [`destination`],
@@ -208,23 +325,23 @@ impl<'de> serde::de::Visitor<'de> for Key {
     }
 }
 
-/// `name[action] detail` for one event.
-fn step(doc: &Document) -> String {
-    let name = text(doc, "process.name").unwrap_or_else(|| "-".to_owned());
-    let action = text(doc, "event.action").or_else(|| text(doc, "event.category"));
+/// `name[action] detail` for one event, whose fields `text` gives.
+fn step_of(text: impl Fn(&str) -> Option<String>) -> String {
+    let name = text("process.name").unwrap_or_else(|| "-".to_owned());
+    let action = text("event.action").or_else(|| text("event.category"));
     let mut out = plain(&name);
     if let Some(action) = action {
         out.push_str(&format!("[{}]", plain(&action)));
     }
-    let categories = text(doc, "event.category").unwrap_or_default();
+    let categories = text("event.category").unwrap_or_default();
     let detail = if categories.contains("network") {
-        destination(doc).or_else(|| text(doc, "dns.question.name").map(|name| plain(&name)))
+        destination(&text).or_else(|| text("dns.question.name").map(|name| plain(&name)))
     } else if categories.contains("file") {
-        text(doc, "file.path").map(|path| plain(&path))
+        text("file.path").map(|path| plain(&path))
     } else {
         None
     };
-    let detail = detail.or_else(|| text(doc, "process.command_line").map(|line| quoted(&shorten(&line))));
+    let detail = detail.or_else(|| text("process.command_line").map(|line| quoted(&shorten(&line))));
     if let Some(detail) = detail {
         out.push(' ');
         out.push_str(&detail);
@@ -233,10 +350,10 @@ fn step(doc: &Document) -> String {
 }
 
 /// `ip:port` (`[ip]:port` for IPv6), the address alone without a port.
-fn destination(doc: &Document) -> Option<String> {
-    let address = text(doc, "destination.ip").or_else(|| text(doc, "destination.address")).or_else(|| text(doc, "destination.domain"))?;
+fn destination(text: &impl Fn(&str) -> Option<String>) -> Option<String> {
+    let address = text("destination.ip").or_else(|| text("destination.address")).or_else(|| text("destination.domain"))?;
     let address = plain(&address);
-    Some(match text(doc, "destination.port") {
+    Some(match text("destination.port") {
         Some(port) if address.contains(':') => format!("[{address}]:{}", plain(&port)),
         Some(port) => format!("{address}:{}", plain(&port)),
         None => address,
@@ -348,32 +465,77 @@ mod tests {
 
     #[test]
     fn pruned_parse_finds_what_the_full_parse_finds() {
-        let mut generated = Vec::new();
-        crate::generate::generate(&crate::generate::GenerateConfig { seed: 7, hosts: 3, events: 3000 }, &mut generated).unwrap();
-        for line in generated.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            assert_same_shown_fields(line);
+        for line in generated(3000) {
+            assert_same_shown_fields(&line);
         }
-        let tricky: &[&[u8]] = &[
-            SHELL.as_bytes(),
-            CURL.as_bytes(),
-            br#"{"process.name":"a","process":{"name":"b"}}"#,
-            br#"{"process":{"name":"b"},"process.name":"a"}"#,
-            br#"{"process":{"name":"a"},"process":{"name":"b","command_line":"x"}}"#,
-            br#"{"process":"flat","process.command_line":"c","event":{"id":7,"category":["network","x"]}}"#,
-            br#"{"dns":{"question.name":"q"},"dns.question":{"name":"r"},"destination":{"ip":"::1","port":"53"}}"#,
-            br#"{"host":{"id":null,"name":{"deep":1}},"file":{"path":["/a","/b"]},"event":[1]}"#,
-            br#"{"hos":{"id":"no"},"host_":{"id":"no"},"hostx.id":"no","host":{"idx":"no"}}"#,
-            br#"{"@timestamp":1700000000000,"data_stream":{"type":"logs","dataset":"d","namespace":"n"}}"#,
-            br#"{"e\u0076ent":{"\u0069d":"escaped"}}"#,
-            br#"[{"event":{"id":"E"}}]"#,
-            br#""text""#,
-            br#"{"event":{"id":"E"}} trailing"#,
-            br#"{"event":{"id":"E"},"other":[1,2,{"x":tru}]}"#,
-            br#"{"event":{"id":"E"}"#,
-        ];
-        for raw in tricky {
+        for raw in TRICKY {
             assert_same_shown_fields(raw);
         }
+    }
+
+    fn generated(events: u64) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        crate::generate::generate(&crate::generate::GenerateConfig { seed: 7, hosts: 3, events }, &mut out).unwrap();
+        out.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect()
+    }
+
+    const TRICKY: &[&[u8]] = &[
+        SHELL.as_bytes(),
+        CURL.as_bytes(),
+        br#"{"process.name":"a","process":{"name":"b"}}"#,
+        br#"{"process":{"name":"b"},"process.name":"a"}"#,
+        br#"{"process":{"name":"a"},"process":{"name":"b","command_line":"x"}}"#,
+        br#"{"process":"flat","process.command_line":"c","event":{"id":7,"category":["network","x"]}}"#,
+        br#"{"dns":{"question.name":"q"},"dns.question":{"name":"r"},"destination":{"ip":"::1","port":"53"}}"#,
+        br#"{"host":{"id":null,"name":{"deep":1}},"file":{"path":["/a","/b"]},"event":[1]}"#,
+        br#"{"hos":{"id":"no"},"host_":{"id":"no"},"hostx.id":"no","host":{"idx":"no"}}"#,
+        br#"{"@timestamp":1700000000000,"data_stream":{"type":"logs","dataset":"d","namespace":"n"}}"#,
+        br#"{"e\u0076ent":{"\u0069d":"escaped"}}"#,
+        br#"[{"event":{"id":"E"}}]"#,
+        br#""text""#,
+        br#"{"event":{"id":"E"}} trailing"#,
+        br#"{"event":{"id":"E"},"other":[1,2,{"x":tru}]}"#,
+        br#"{"event":{"id":"E"}"#,
+        br#"{"event":{"id":["E"]},"process":{"name":"p"}}"#,
+        br#"{"event":{"id":""},"process":{"name":"p"}}"#,
+        br#"{"event":{"id":true}}"#,
+        br#"{"event":{"id" : "spaced"}, "process" : {"name" : "p"}}"#,
+        br#"{"event.id":"A","event":{"id":"B"}}"#,
+    ];
+
+    /// The scanner's path renders what the `serde_json` path renders wherever a field
+    /// has one spelling (real events), and always gives the same event ids.
+    #[test]
+    fn scanner_path_renders_like_the_parsed_path() {
+        let lines = generated(3000);
+        let mut scanned = 0;
+        for pair in lines.windows(2) {
+            let events = [SourceEvent { raw: &pair[0], stage: 0 }, SourceEvent { raw: &pair[1], stage: 1 }];
+            scanned += usize::from(events.iter().all(|e| shown_fields(e.raw).is_some()));
+            assert_eq!(compact_line(&meta(), &events), compact_line_parsed(&meta(), &events), "{}", String::from_utf8_lossy(&pair[0]));
+        }
+        // Generated events all take the scanner's path.
+        assert_eq!(scanned, lines.len() - 1);
+        for raw in TRICKY {
+            let events = [SourceEvent { raw, stage: 0 }];
+            let ids = |line: String| line.rsplit_once("events=").map(|(_, ids)| ids.to_owned());
+            assert_eq!(ids(compact_line(&meta(), &events)), ids(compact_line_parsed(&meta(), &events)), "{}", String::from_utf8_lossy(raw));
+        }
+    }
+
+    #[test]
+    fn every_spelling_of_a_field_shows() {
+        let raw = br#"{"process.name":"a","process":{"name":["b","c"]},"event":{"id":"E"}}"#;
+        let line = compact_line(&meta(), &[SourceEvent { raw, stage: 0 }]);
+        assert!(line.contains("| a,b,c |"), "{line}");
+        // Duplicate keys: the scanner refuses the line, the parsed path shows it.
+        let dup = br#"{"process":{"name":"a"},"process":{"name":"b"},"event":{"id":"E"}}"#;
+        assert!(shown_fields(dup).is_none());
+        assert!(compact_line(&meta(), &[SourceEvent { raw: dup, stage: 0 }]).contains("| b |"));
+        // An id in an array or of another type is not a plain id: the parsed path decides.
+        assert!(shown_fields(br#"{"event":{"id":["E"]}}"#).is_none());
+        assert!(shown_fields(br#"{"event":{"id":7}}"#).is_none());
+        assert_eq!(shown_fields(br#"{"event":{"id" : "E"}}"#).map(|(_, id)| id).as_deref(), Some("E"));
     }
 
     #[test]
