@@ -87,7 +87,7 @@ impl Fields {
     /// `@timestamp` in UTC with milliseconds, when it is one RFC 3339 time or integer
     /// number of epoch milliseconds.
     fn time(&self) -> Option<String> {
-        let [value] = &self.0[field_index(TIMESTAMP)][..] else { return None };
+        let [value] = &self.0.get(field_index(TIMESTAMP))?[..] else { return None };
         normalized_time_text(value)
     }
 }
@@ -146,9 +146,9 @@ fn shown_fields(raw: &[u8]) -> Option<(Fields, String)> {
     })
     .ok()?;
     let event_id = field_index(EVENT_ID);
-    let id = match &sink.values[event_id][..] {
+    let id = match &sink.values.get(event_id)?[..] {
         [] => content_event_id(raw),
-        [id] if sink.plain_scalar[event_id] => {
+        [id] if sink.plain_scalar.get(event_id) == Some(&true) => {
             if id.is_empty() {
                 content_event_id(raw)
             } else {
