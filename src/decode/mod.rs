@@ -230,7 +230,7 @@ struct RowSink<'a> {
 }
 
 impl ValueSink for RowSink<'_> {
-    #[inline]
+    #[inline(always)]
     fn value(&mut self, column: u32, value: ValueRef, side: &[u8]) {
         let (data, block, offset) = match value {
             ValueRef::Line(a, b) => {

@@ -169,8 +169,22 @@ impl Pattern {
     }
 
     /// Does `v` (UTF-8) match?
-    #[inline]
+    ///
+    /// Equality, the test of most leaves, is decided here inline; the other shapes are
+    /// [`Self::matches_shape`]. Why: with all macOS rules, 11 M pattern tests in 198 129
+    /// events spent about a quarter of their instructions entering and leaving the one
+    /// function that held every shape (callgrind).
+    #[inline(always)]
     pub fn matches(&self, v: &[u8]) -> bool {
+        match self {
+            Pattern::Exact(l) => v.len() == l.len() && v == &l[..],
+            Pattern::ExactAsciiCi(l) => v.len() == l.len() && v.eq_ignore_ascii_case(l),
+            _ => self.matches_shape(v),
+        }
+    }
+
+    #[inline(never)]
+    fn matches_shape(&self, v: &[u8]) -> bool {
         match self {
             Pattern::Exact(l) => v == &l[..],
             Pattern::ExactAsciiCi(l) => v.eq_ignore_ascii_case(l),

@@ -150,8 +150,18 @@ impl ValueTest {
         }
     }
 
-    #[inline]
+    /// Patterns, the common test, inline; the others in [`Self::test_other`] (as in
+    /// [`Pattern::matches`]).
+    #[inline(always)]
     pub fn test(&self, v: &[u8]) -> bool {
+        match self {
+            ValueTest::AnyOf(ps) => ps.iter().any(|p| p.matches(v)),
+            _ => self.test_other(v),
+        }
+    }
+
+    #[inline(never)]
+    fn test_other(&self, v: &[u8]) -> bool {
         match self {
             ValueTest::AnyOf(ps) => ps.iter().any(|p| p.matches(v)),
             ValueTest::Number { op, rhs } => match std::str::from_utf8(v).ok().and_then(|s| s.parse::<f64>().ok()) {
