@@ -139,12 +139,13 @@ fn shown_fields(raw: &[u8]) -> Option<(Fields, String)> {
     }
     let paths = PATHS.get_or_init(|| PathSet::new(SHOWN_FIELDS));
     let mut sink = Collect { raw, values: vec![Vec::new(); SHOWN_FIELDS.len()], plain_scalar: vec![true; SHOWN_FIELDS.len()] };
-    SCANNER.with(|scanner| {
-        let mut scanner = scanner.borrow_mut();
-        scanner.side.clear();
-        scanner.scan(raw, paths, &mut sink)
-    })
-    .ok()?;
+    SCANNER
+        .with(|scanner| {
+            let mut scanner = scanner.borrow_mut();
+            scanner.side.clear();
+            scanner.scan(raw, paths, &mut sink)
+        })
+        .ok()?;
     let event_id = field_index(EVENT_ID);
     let id = match &sink.values.get(event_id)?[..] {
         [] => content_event_id(raw),
@@ -176,10 +177,8 @@ fn compact_line_parsed(meta: &RuleMeta, events: &[SourceEvent]) -> String {
         .collect();
     let docs: Vec<&Document> = parsed.iter().filter_map(|(doc, _)| doc.as_ref()).collect();
 
-    let time = docs
-        .first()
-        .and_then(|doc| normalized_time(doc, TIMESTAMP).or_else(|| text(doc, TIMESTAMP).map(|raw| plain(&raw))))
-        .unwrap_or_else(|| "-".to_owned());
+    let time =
+        docs.first().and_then(|doc| normalized_time(doc, TIMESTAMP).or_else(|| text(doc, TIMESTAMP).map(|raw| plain(&raw)))).unwrap_or_else(|| "-".to_owned());
     let host_name = docs.iter().find_map(|doc| text(doc, HOST_NAME));
     let host_id = docs.iter().find_map(|doc| text(doc, HOST_ID));
     let steps: Vec<String> = parsed
