@@ -257,6 +257,7 @@ impl Engine {
             seq.expired += t.expired;
             seq.maxspan_rejected += t.maxspan_rejected;
             seq.pending += t.pending;
+            seq.buffered += t.buffered;
         }
         s.sequence = seq;
         s

@@ -335,6 +335,55 @@ fn key_flood_stays_within_the_state_cap() {
     assert_eq!(detections, 1, "only the newest key's sequence survives the flood");
 }
 
+/// The same flood against a rule partitioned by the flooded key itself (`sequence by
+/// process.entity_id`, as many macOS rules are): every key is its own partition, so the
+/// cap must hold across partitions too — the partition that went quiet first is released
+/// first, counted — and the newest key's sequence is still found.
+#[test]
+fn key_flood_across_partitions_stays_within_the_state_cap() {
+    let meta = seqhound::rule::RuleMeta {
+        path: "flood".into(),
+        name: "flood".into(),
+        rule_type: "eql".into(),
+        language: "eql".into(),
+        query: "sequence by process.entity_id with maxspan=1h\n  [process where process.name == \"bash\"]\n  [network where process.name == \"curl\"]".into(),
+        query_line: 1,
+        query_column: 1,
+        ..Default::default()
+    };
+    let mut reg = seqhound::rule::compile::ColumnRegistry::default();
+    let rule = seqhound::rule::compile_rule(meta, &mut reg).expect("the flood rule compiles");
+    let rules = Arc::new(RuleSet::new(vec![rule], reg));
+    let cap = 10_000;
+    let mut engine = Engine::new(rules, EngineOptions { lateness_ms: 5_000, pending_cap: cap, precheck: true });
+    let keys = 200_000u64;
+    let base = 1_790_000_000_000u64;
+    let exec = |i: u64, ms: u64| {
+        format!("{{\"@timestamp\":{ms},\"event\":{{\"category\":[\"process\"]}},\"process\":{{\"name\":\"bash\",\"entity_id\":\"E-{i}\"}}}}\n")
+    };
+    let curl = |i: u64, ms: u64| {
+        format!("{{\"@timestamp\":{ms},\"event\":{{\"category\":[\"network\"]}},\"process\":{{\"name\":\"curl\",\"entity_id\":\"E-{i}\"}}}}\n")
+    };
+    let (mut max_pending, mut max_buffered, mut detections) = (0, 0, 0);
+    for block in 0..(keys / 10_000) {
+        // All within one second, inside the lateness: only the cap releases them.
+        let text: String = (block * 10_000..(block + 1) * 10_000).map(|i| exec(i, base + i / 1_000)).collect();
+        detections += engine.push(&Chunk { bytes: text.into(), origin: Origin::new("flood"), first_line: 1 }).len();
+        let s = engine.stats().sequence;
+        max_pending = max_pending.max(s.pending);
+        max_buffered = max_buffered.max(s.buffered);
+    }
+    let tail = format!("{}{}", curl(0, base + 400), curl(keys - 1, base + 400));
+    detections += engine.push(&Chunk { bytes: tail.into(), origin: Origin::new("flood"), first_line: 1 }).len();
+    detections += engine.finish().len();
+    let stats = engine.stats().sequence;
+    assert!(max_buffered <= cap as u64, "buffered {max_buffered} over the cap {cap}");
+    assert!(max_pending <= cap as u64, "pending {max_pending} over the cap {cap}");
+    assert!(stats.reorder_forced >= keys - cap as u64, "reorder releases forced by the cap: {}", stats.reorder_forced);
+    assert!(stats.evicted >= keys - 2 * cap as u64, "evicted: {}", stats.evicted);
+    assert_eq!(detections, 1, "only the newest key's sequence survives the flood");
+}
+
 /// One forged far-future timestamp must not make every other host look quiet: a victim
 /// host's out-of-order pair (its curl before its exec, within the lateness) arriving
 /// while the partitions are garbage-collected is still put in order and detected.

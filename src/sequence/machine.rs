@@ -25,7 +25,8 @@
 //! (counted as expired); beyond the state cap the oldest pending sequence is evicted
 //! (counted).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use super::order::{Entry, Partition, Pushed};
@@ -95,13 +96,25 @@ pub struct Sequencer {
     stats: SequenceStats,
     /// Largest event time seen by this rule.
     max_ts: i64,
-    /// The rule's clock for quiet and idle partitions: the lower median of the
-    /// partitions' latest event times, refreshed every [`PARTITION_GC_EVERY`] pushes.
+    /// The rule's clock for quiet and idle partitions: the lower median of the latest
+    /// event times of the partitions active in the last clock epoch (at least
+    /// [`CLOCK_EPOCH`] pushes and [`CLOCK_MIN_PARTITIONS`] partitions), each counted once.
     ///
     /// Why not `max_ts`: one host with a skewed clock, or one forged far-future timestamp,
     /// would make every other partition look quiet — released before its lateness and
     /// its pending sequences expired. A minority of partitions cannot move the median.
+    /// Why only recently active partitions: with one partition per process (`sequence by
+    /// process.entity_id`), idle partitions far outnumber active ones, and their old
+    /// times would hold the clock back — and with it every quiet partition's candidates.
     clock: i64,
+    /// Latest event time of each partition active in the current clock epoch.
+    epoch_times: Vec<i64>,
+    epoch: u64,
+    /// Partitions with buffered candidates, by their latest event time when queued: the
+    /// quiet ones are found at the front without scanning every partition.
+    quiet: BinaryHeap<Reverse<(i64, Key)>>,
+    /// Candidates in all reorder buffers (bounded by the state cap).
+    buffered: usize,
     pushes: u64,
     /// Set for `sample` rules, which bypass the sequence machinery.
     sampler: Option<super::sample::Sampler>,
@@ -116,6 +129,11 @@ pub struct Sequencer {
 
 /// Idle partitions are looked for every this many candidates (amortizes the scan).
 const PARTITION_GC_EVERY: u64 = 4096;
+/// The clock is refreshed, and quiet partitions released, every this many candidates.
+const CLOCK_EPOCH: u64 = 256;
+/// A clock epoch ends only once this many distinct partitions were active in it, so a
+/// lone partition (a forged one, say) cannot set the clock on its own.
+const CLOCK_MIN_PARTITIONS: usize = 3;
 
 impl Sequencer {
     pub fn new(rule_index: usize, rule: &CompiledRule, lateness_ms: i64, cap: usize) -> Self {
@@ -136,6 +154,10 @@ impl Sequencer {
             stats: SequenceStats::default(),
             max_ts: i64::MIN,
             clock: i64::MIN,
+            epoch_times: Vec::new(),
+            epoch: 0,
+            quiet: BinaryHeap::new(),
+            buffered: 0,
             pushes: 0,
             sampler: (rule.shape == RuleShape::Sample).then(|| super::sample::Sampler::new(rule_index, stages, cap)),
             missing: rule.stages.iter().map(|s| s.missing).collect(),
@@ -149,19 +171,20 @@ impl Sequencer {
     pub fn stats(&self) -> SequenceStats {
         let mut s = self.stats.clone();
         s.pending = self.pending_count as u64;
+        s.buffered = self.buffered as u64;
         s
     }
 
     /// Number of candidates waiting in reorder buffers.
     pub fn buffered(&self) -> usize {
-        self.partitions.values().map(Partition::len).sum()
+        self.buffered
     }
 
     /// Feed one candidate (in arrival order); completed detections go to `out`.
     pub fn push(&mut self, c: Candidate, out: &mut Vec<Detection>) {
         self.max_ts = self.max_ts.max(c.ordinal.timestamp_ms);
         self.pushes += 1;
-        if self.pushes.is_multiple_of(PARTITION_GC_EVERY) {
+        if self.pushes.is_multiple_of(CLOCK_EPOCH) {
             self.release_quiet_partitions(out);
         }
         if let Some(s) = &mut self.sampler {
@@ -189,22 +212,55 @@ impl Sequencer {
         }
         for (head, stage_keys) in by_part {
             let entry = Entry { event: c.event.clone(), stage_keys };
-            let part = self.partitions.entry(head.clone()).or_default();
-            match part.push(c.ordinal, entry) {
+            if !self.partitions.contains_key(&head) {
+                self.partitions.insert(head.clone(), Partition::default());
+            }
+            let Some(part) = self.partitions.get_mut(&head) else { continue };
+            let pushed = part.push(c.ordinal, entry);
+            // The partition's sample for the rule's clock: one slot per epoch.
+            let latest = part.max_ts().unwrap_or(c.ordinal.timestamp_ms);
+            match part.sampled {
+                Some((epoch, slot)) if epoch == self.epoch => self.epoch_times[slot] = latest,
+                _ => {
+                    part.sampled = Some((self.epoch, self.epoch_times.len()));
+                    self.epoch_times.push(latest);
+                }
+            }
+            match pushed {
                 Pushed::Late(entry) => {
                     self.stats.late += 1;
                     self.apply(c.ordinal, entry, out);
                 }
                 Pushed::Buffered => {
+                    self.buffered += 1;
+                    if !part.queued {
+                        part.queued = true;
+                        self.quiet.push(Reverse((latest, head.clone())));
+                    }
                     while let Some((o, e)) = self.partitions.get_mut(&head).and_then(|p| p.pop_ready(self.lateness_ms)) {
+                        self.buffered -= 1;
                         self.apply(o, e, out);
                     }
                     // Memory stays bounded by the state cap also inside the lateness.
                     while let Some((o, e)) = self.partitions.get_mut(&head).filter(|p| p.len() > self.cap).and_then(Partition::pop_oldest) {
+                        self.buffered -= 1;
                         self.stats.reorder_forced += 1;
                         self.apply(o, e, out);
                     }
                 }
+            }
+        }
+        // The same across partitions (one per process, say): release the partition
+        // that went quiet first, whole and in order.
+        while self.buffered > self.cap {
+            let Some(Reverse((_, head))) = self.quiet.pop() else { break };
+            let Some(part) = self.partitions.get_mut(&head) else { continue };
+            part.queued = false;
+            let drained = part.drain();
+            self.buffered -= drained.len();
+            self.stats.reorder_forced += drained.len() as u64;
+            for (o, e) in drained {
+                self.apply(o, e, out);
             }
         }
         if !self.awaiting.is_empty() {
@@ -227,26 +283,40 @@ impl Sequencer {
     /// last candidates would wait forever. Release them by the rule's clock (event time
     /// in replay), in order, then forget idle partitions.
     pub fn release_quiet_partitions(&mut self, out: &mut Vec<Detection>) {
-        let mut times: Vec<i64> = self.partitions.values().filter_map(Partition::max_ts).collect();
-        if !times.is_empty() {
-            let mid = (times.len() - 1) / 2;
-            let (_, median, _) = times.select_nth_unstable(mid);
+        if self.epoch_times.len() >= CLOCK_MIN_PARTITIONS {
+            let mid = (self.epoch_times.len() - 1) / 2;
+            let (_, median, _) = self.epoch_times.select_nth_unstable(mid);
             self.clock = self.clock.max(*median);
+            self.epoch_times.clear();
+            self.epoch += 1;
         }
         let cutoff = self.clock.saturating_sub(self.lateness_ms);
         let mut ready: Vec<(Ordinal, Entry)> = Vec::new();
-        for p in self.partitions.values_mut() {
-            if !p.is_empty() && p.max_ts().is_some_and(|t| t < cutoff) {
-                ready.extend(p.drain());
+        while self.quiet.peek().is_some_and(|Reverse((t, _))| *t < cutoff) {
+            let Some(Reverse((_, head))) = self.quiet.pop() else { break };
+            let Some(p) = self.partitions.get_mut(&head) else { continue };
+            match p.max_ts() {
+                Some(t) if t >= cutoff && !p.is_empty() => {
+                    // Active again since it was queued: look again when its time is passed.
+                    self.quiet.push(Reverse((t, head)));
+                }
+                _ => {
+                    p.queued = false;
+                    let drained = p.drain();
+                    self.buffered -= drained.len();
+                    ready.extend(drained);
+                }
             }
         }
         ready.sort_by_key(|a| a.0);
         for (o, e) in ready {
             self.apply(o, e, out);
         }
-        self.forget_idle_partitions();
-        let horizon = self.clock.saturating_sub(self.lateness_ms.saturating_add(self.maxspan_ms.unwrap_or(0).saturating_mul(2)));
-        self.history.retain(|_, h| h.back().is_some_and(|&t| t >= horizon));
+        if self.pushes.is_multiple_of(PARTITION_GC_EVERY) {
+            self.forget_idle_partitions();
+            let horizon = self.clock.saturating_sub(self.lateness_ms.saturating_add(self.maxspan_ms.unwrap_or(0).saturating_mul(2)));
+            self.history.retain(|_, h| h.back().is_some_and(|&t| t >= horizon));
+        }
         if !self.awaiting.is_empty() {
             self.decide_awaiting(false, out);
         }
@@ -264,6 +334,7 @@ impl Sequencer {
                 ready.extend(p.drain());
             }
         }
+        self.buffered -= ready.len();
         ready.sort_by_key(|a| a.0);
         for (o, e) in ready {
             self.apply(o, e, out);
@@ -340,8 +411,11 @@ impl Sequencer {
         }
         let mut all: Vec<(Ordinal, Entry)> = Vec::new();
         for p in self.partitions.values_mut() {
+            p.queued = false;
             all.extend(p.drain());
         }
+        self.quiet.clear();
+        self.buffered = 0;
         all.sort_by_key(|a| a.0);
         for (o, e) in all {
             self.apply(o, e, out);

@@ -111,4 +111,6 @@ pub struct SequenceStats {
     pub maxspan_rejected: u64,
     /// Current number of pending sequences.
     pub pending: u64,
+    /// Current number of candidates waiting in reorder buffers.
+    pub buffered: u64,
 }

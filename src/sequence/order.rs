@@ -29,6 +29,11 @@ pub struct Partition {
     released: Option<Ordinal>,
     /// Wall-clock time of the latest arrival (live streams release quiet partitions by it).
     last_arrival: Option<std::time::Instant>,
+    /// The rule's clock sample of this partition: (epoch, slot) in the sequencer's list
+    /// of recently active partitions' times.
+    pub(super) sampled: Option<(u64, usize)>,
+    /// Has the sequencer's quiet-partition queue an entry for this partition?
+    pub(super) queued: bool,
 }
 
 /// What [`Partition::push`] decided.

@@ -90,6 +90,11 @@ impl Metrics {
                 "# HELP seqhound_pending_sequences Pending sequences.\n# TYPE seqhound_pending_sequences gauge\nseqhound_pending_sequences {}",
                 s.sequence.pending
             );
+            let _ = writeln!(
+                o,
+                "# HELP seqhound_buffered_candidates Candidates waiting in reorder buffers for the lateness.\n# TYPE seqhound_buffered_candidates gauge\nseqhound_buffered_candidates {}",
+                s.sequence.buffered
+            );
         }
         let _ = writeln!(
             o,
