@@ -23,7 +23,8 @@
 //!
 //! Memory: a pending sequence whose maxspan has passed in its partition is dropped
 //! (counted as expired); beyond the state cap the oldest pending sequence is evicted
-//! (counted).
+//! (counted). The same cap bounds the reorder buffers of all partitions together: over
+//! it, the partition that went quiet first is released early (counted as forced).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
@@ -175,11 +176,6 @@ impl Sequencer {
         s
     }
 
-    /// Number of candidates waiting in reorder buffers.
-    pub fn buffered(&self) -> usize {
-        self.buffered
-    }
-
     /// Feed one candidate (in arrival order); completed detections go to `out`.
     pub fn push(&mut self, c: Candidate, out: &mut Vec<Detection>) {
         self.max_ts = self.max_ts.max(c.ordinal.timestamp_ms);
@@ -254,10 +250,7 @@ impl Sequencer {
         // that went quiet first, whole and in order.
         while self.buffered > self.cap {
             let Some(Reverse((_, head))) = self.quiet.pop() else { break };
-            let Some(part) = self.partitions.get_mut(&head) else { continue };
-            part.queued = false;
-            let drained = part.drain();
-            self.buffered -= drained.len();
+            let drained = self.take_partition(&head);
             self.stats.reorder_forced += drained.len() as u64;
             for (o, e) in drained {
                 self.apply(o, e, out);
@@ -281,7 +274,7 @@ impl Sequencer {
     /// A partition that has gone quiet — its latest event is older than the rule's
     /// clock minus the lateness — gets no later event to move its own watermark, so its
     /// last candidates would wait forever. Release them by the rule's clock (event time
-    /// in replay), in order, then forget idle partitions.
+    /// in replay), in order; every [`PARTITION_GC_EVERY`] candidates, forget idle ones.
     pub fn release_quiet_partitions(&mut self, out: &mut Vec<Detection>) {
         if self.epoch_times.len() >= CLOCK_MIN_PARTITIONS {
             let mid = (self.epoch_times.len() - 1) / 2;
@@ -294,18 +287,11 @@ impl Sequencer {
         let mut ready: Vec<(Ordinal, Entry)> = Vec::new();
         while self.quiet.peek().is_some_and(|Reverse((t, _))| *t < cutoff) {
             let Some(Reverse((_, head))) = self.quiet.pop() else { break };
-            let Some(p) = self.partitions.get_mut(&head) else { continue };
+            let Some(p) = self.partitions.get(&head) else { continue };
             match p.max_ts() {
-                Some(t) if t >= cutoff && !p.is_empty() => {
-                    // Active again since it was queued: look again when its time is passed.
-                    self.quiet.push(Reverse((t, head)));
-                }
-                _ => {
-                    p.queued = false;
-                    let drained = p.drain();
-                    self.buffered -= drained.len();
-                    ready.extend(drained);
-                }
+                // Active again since it was queued: look again when its time is passed.
+                Some(t) if t >= cutoff && !p.is_empty() => self.quiet.push(Reverse((t, head))),
+                _ => ready.extend(self.take_partition(&head)),
             }
         }
         ready.sort_by_key(|a| a.0);
@@ -321,6 +307,15 @@ impl Sequencer {
             self.decide_awaiting(false, out);
         }
         self.sweep();
+    }
+
+    /// Everything buffered in one partition, whose queue entry the caller has taken.
+    fn take_partition(&mut self, head: &[Option<Box<str>>]) -> Vec<(Ordinal, Entry)> {
+        let Some(p) = self.partitions.get_mut(head) else { return Vec::new() };
+        p.queued = false;
+        let drained = p.drain();
+        self.buffered -= drained.len();
+        drained
     }
 
     /// Live streams: release partitions that received nothing for the lateness in
