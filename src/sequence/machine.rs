@@ -27,7 +27,7 @@
 //! it, the partition that went quiet first is released early (counted as forced).
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use super::order::{Entry, Partition, Pushed};
@@ -85,8 +85,11 @@ pub struct Sequencer {
     maxspan_ms: Option<i64>,
     lateness_ms: i64,
     cap: usize,
-    /// Keyed by header-key tuple; a BTreeMap so the end-of-input flush is deterministic.
-    partitions: BTreeMap<Key, Partition>,
+    /// Keyed by header-key tuple. A hash map: a tree's lookup compares the key with a
+    /// dozen others, each a cache miss once partitions number in the thousands. Every
+    /// walk over it sorts what it releases ([`in_release_order`]), so results do not
+    /// depend on its order; std's keyed hash resists key floods.
+    partitions: HashMap<Key, Partition>,
     /// `pending[s]`: sequences whose last matched stage is `s` (for `s < stages − 1`).
     pending: Vec<HashMap<Key, Pending>>,
     /// Creation/advance order of pending sequences: (id, stage, key); stale entries are
@@ -128,6 +131,16 @@ pub struct Sequencer {
     awaiting: Vec<Awaiting>,
 }
 
+/// Sort candidates released from several partitions into event-time order; one event in
+/// several partitions (a multi-valued key) goes to them in key order, so the result never
+/// depends on the partition map's order.
+fn in_release_order(ready: &mut [(Ordinal, Entry)], header: usize) {
+    fn head(e: &Entry, header: usize) -> Option<&[Option<Box<str>>]> {
+        e.stage_keys.first().map(|(_, k)| &k[..header.min(k.len())])
+    }
+    ready.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| head(&a.1, header).cmp(&head(&b.1, header))));
+}
+
 /// Idle partitions are looked for every this many candidates (amortizes the scan).
 const PARTITION_GC_EVERY: u64 = 4096;
 /// The clock is refreshed, and quiet partitions released, every this many candidates.
@@ -147,7 +160,7 @@ impl Sequencer {
             maxspan_ms: rule.maxspan_ms,
             lateness_ms: lateness_ms.max(0),
             cap: cap.max(1),
-            partitions: BTreeMap::new(),
+            partitions: HashMap::new(),
             pending: (0..stages).map(|_| HashMap::new()).collect(),
             order: VecDeque::new(),
             next_id: 0,
@@ -196,22 +209,24 @@ impl Sequencer {
             return;
         }
         // Split the candidate's (stage, key) pairs by partition (header-key tuple).
-        let mut by_part: Vec<(Key, Vec<(usize, Key)>)> = Vec::new();
+        let header = self.header;
+        let mut by_part: Vec<Vec<(usize, Key)>> = Vec::new();
         for (stage, keys) in c.stage_keys {
             for key in keys {
-                let head: Key = key[..self.header].into();
-                match by_part.iter_mut().find(|(h, _)| *h == head) {
-                    Some((_, v)) => v.push((stage, key)),
-                    None => by_part.push((head, vec![(stage, key)])),
+                match by_part.iter_mut().find(|v| v[0].1[..header] == key[..header]) {
+                    Some(v) => v.push((stage, key)),
+                    None => by_part.push(vec![(stage, key)]),
                 }
             }
         }
-        for (head, stage_keys) in by_part {
-            let entry = Entry { event: c.event.clone(), stage_keys };
-            if !self.partitions.contains_key(&head) {
-                self.partitions.insert(head.clone(), Partition::default());
+        for stage_keys in by_part {
+            let head: &[Option<Box<str>>] = &stage_keys[0].1[..header];
+            if !self.partitions.contains_key(head) {
+                self.partitions.insert(head.into(), Partition::default());
             }
-            let Some(part) = self.partitions.get_mut(&head) else { continue };
+            let Some(part) = self.partitions.get_mut(head) else { continue };
+            let queue_key: Option<Key> = (!part.queued).then(|| head.into());
+            let entry = Entry { event: c.event.clone(), stage_keys };
             let pushed = part.push(c.ordinal, entry);
             // The partition's sample for the rule's clock: one slot per epoch.
             let latest = part.max_ts().unwrap_or(c.ordinal.timestamp_ms);
@@ -222,28 +237,36 @@ impl Sequencer {
                     self.epoch_times.push(latest);
                 }
             }
+            // What the partition releases now, in order. Applying it cannot change the
+            // partition (the state machine never reads the reorder buffers), so it is
+            // taken out first and applied after.
+            let mut released: Vec<(Ordinal, Entry)> = Vec::new();
             match pushed {
                 Pushed::Late(entry) => {
                     self.stats.late += 1;
-                    self.apply(c.ordinal, entry, out);
+                    released.push((c.ordinal, entry));
                 }
                 Pushed::Buffered => {
                     self.buffered += 1;
-                    if !part.queued {
+                    if let Some(key) = queue_key {
                         part.queued = true;
-                        self.quiet.push(Reverse((latest, head.clone())));
+                        self.quiet.push(Reverse((latest, key)));
                     }
-                    while let Some((o, e)) = self.partitions.get_mut(&head).and_then(|p| p.pop_ready(self.lateness_ms)) {
+                    while let Some(ready) = part.pop_ready(self.lateness_ms) {
                         self.buffered -= 1;
-                        self.apply(o, e, out);
+                        released.push(ready);
                     }
                     // Memory stays bounded by the state cap also inside the lateness.
-                    while let Some((o, e)) = self.partitions.get_mut(&head).filter(|p| p.len() > self.cap).and_then(Partition::pop_oldest) {
+                    while part.len() > self.cap {
+                        let Some(oldest) = part.pop_oldest() else { break };
                         self.buffered -= 1;
                         self.stats.reorder_forced += 1;
-                        self.apply(o, e, out);
+                        released.push(oldest);
                     }
                 }
+            }
+            for (o, e) in released {
+                self.apply(o, e, out);
             }
         }
         // The same across partitions (one per process, say): release the partition
@@ -330,7 +353,7 @@ impl Sequencer {
             }
         }
         self.buffered -= ready.len();
-        ready.sort_by_key(|a| a.0);
+        in_release_order(&mut ready, self.header);
         for (o, e) in ready {
             self.apply(o, e, out);
         }
@@ -411,7 +434,7 @@ impl Sequencer {
         }
         self.quiet.clear();
         self.buffered = 0;
-        all.sort_by_key(|a| a.0);
+        in_release_order(&mut all, self.header);
         for (o, e) in all {
             self.apply(o, e, out);
         }
