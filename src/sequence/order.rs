@@ -7,7 +7,7 @@
 //! watermark: the largest event time seen there minus the allowed lateness. Candidates
 //! wait in the partition's buffer until the watermark passes them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use super::{EventRef, Key, Ordinal};
@@ -20,10 +20,79 @@ pub struct Entry {
     pub stage_keys: Vec<(usize, Key)>,
 }
 
+/// Candidates in ordinal order.
+///
+/// Why two shapes: most partitions hold one or two candidates at a time, and a tree
+/// allocates a node of several hundred bytes for the first; a short sorted queue is one
+/// small allocation. Past [`SMALL_BUFFER`] entries it becomes a tree, so a flood of
+/// out-of-order candidates costs log n per candidate, never n.
+#[derive(Debug)]
+enum Buffer {
+    Small(VecDeque<(Ordinal, Entry)>),
+    Large(BTreeMap<Ordinal, Entry>),
+}
+
+const SMALL_BUFFER: usize = 16;
+
+impl Default for Buffer {
+    fn default() -> Self {
+        Buffer::Small(VecDeque::new())
+    }
+}
+
+impl Buffer {
+    /// As `BTreeMap::insert`: an equal ordinal is replaced.
+    fn insert(&mut self, ordinal: Ordinal, entry: Entry) {
+        match self {
+            Buffer::Small(q) => match q.binary_search_by_key(&ordinal, |(o, _)| *o) {
+                Ok(i) => q[i].1 = entry,
+                Err(i) if q.len() < SMALL_BUFFER => q.insert(i, (ordinal, entry)),
+                Err(_) => {
+                    let mut tree: BTreeMap<Ordinal, Entry> = std::mem::take(q).into_iter().collect();
+                    tree.insert(ordinal, entry);
+                    *self = Buffer::Large(tree);
+                }
+            },
+            Buffer::Large(t) => {
+                t.insert(ordinal, entry);
+            }
+        }
+    }
+
+    fn first(&self) -> Option<Ordinal> {
+        match self {
+            Buffer::Small(q) => q.front().map(|(o, _)| *o),
+            Buffer::Large(t) => t.first_key_value().map(|(o, _)| *o),
+        }
+    }
+
+    fn pop_first(&mut self) -> Option<(Ordinal, Entry)> {
+        match self {
+            Buffer::Small(q) => q.pop_front(),
+            Buffer::Large(t) => t.pop_first(),
+        }
+    }
+
+    /// Everything, in order; the buffer is left small and empty.
+    fn take_all(&mut self) -> Vec<(Ordinal, Entry)> {
+        match std::mem::take(self) {
+            Buffer::Small(q) => q.into(),
+            Buffer::Large(t) => t.into_iter().collect(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Buffer::Small(q) => q.len(),
+            Buffer::Large(t) => t.len(),
+        }
+    }
+}
+
 /// The reorder buffer of one partition.
 #[derive(Debug, Default)]
 pub struct Partition {
-    buffer: BTreeMap<Ordinal, Entry>,
+    buffer: Buffer,
     max_ts: Option<i64>,
     /// The last ordinal handed to the state machine.
     released: Option<Ordinal>,
@@ -58,7 +127,7 @@ impl Partition {
     /// Pop the next entry whose time the watermark (max time − lateness) has passed.
     pub fn pop_ready(&mut self, lateness_ms: i64) -> Option<(Ordinal, Entry)> {
         let max = self.max_ts?;
-        let (first, _) = self.buffer.first_key_value()?;
+        let first = self.buffer.first()?;
         if first.timestamp_ms <= max.saturating_sub(lateness_ms) {
             let (o, e) = self.buffer.pop_first()?;
             self.released = Some(o);
@@ -77,11 +146,11 @@ impl Partition {
 
     /// Pop everything (end of input), in order.
     pub fn drain(&mut self) -> Vec<(Ordinal, Entry)> {
-        let all = std::mem::take(&mut self.buffer);
-        if let Some((o, _)) = all.last_key_value() {
+        let all = self.buffer.take_all();
+        if let Some((o, _)) = all.last() {
             self.released = Some(*o);
         }
-        all.into_iter().collect()
+        all
     }
 
     /// Has nothing arrived for at least `quiet` of wall-clock time?
@@ -106,10 +175,52 @@ impl Partition {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.buffer.is_empty()
+        self.buffer.len() == 0
     }
 
     pub fn len(&self) -> usize {
         self.buffer.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn entry(line: u64) -> Entry {
+        let event = EventRef { raw: bytes::Bytes::new(), origin: Arc::from("t"), line, timestamp_ms: 0, tiebreaker: None, stage: 0, event_id: None };
+        Entry { event: Arc::new(event), stage_keys: Vec::new() }
+    }
+
+    /// The two-shape buffer against a tree, under random inserts (out of order, equal
+    /// ordinals, past the small size) and pops: the same entries come out in the same
+    /// order.
+    #[test]
+    fn buffer_behaves_as_a_tree() {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+        for round in 0..300 {
+            let mut buffer = Buffer::default();
+            let mut model: BTreeMap<Ordinal, u64> = BTreeMap::new();
+            let spread = 1 + round % 40;
+            for step in 0..200u64 {
+                if rng.random_bool(0.6) {
+                    let o = Ordinal {
+                        timestamp_ms: rng.random_range(0..spread),
+                        tiebreaker: rng.random_bool(0.5).then(|| rng.random_range(0..3)),
+                        arrival: rng.random_range(0..spread as u64),
+                    };
+                    buffer.insert(o, entry(step));
+                    model.insert(o, step);
+                } else if rng.random_bool(0.1) {
+                    let all: Vec<(Ordinal, u64)> = buffer.take_all().into_iter().map(|(o, e)| (o, e.event.line)).collect();
+                    assert_eq!(all, std::mem::take(&mut model).into_iter().collect::<Vec<_>>());
+                } else {
+                    assert_eq!(buffer.first(), model.first_key_value().map(|(o, _)| *o));
+                    assert_eq!(buffer.pop_first().map(|(o, e)| (o, e.event.line)), model.pop_first());
+                }
+                assert_eq!(buffer.len(), model.len());
+            }
+        }
     }
 }
