@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::ListArray;
+use arrow::array::{Array, ListArray};
 use arrow::buffer::BooleanBuffer;
 use bytes::Bytes;
 
@@ -329,7 +329,7 @@ pub fn filter_batch(rules: &RuleSet, batch: &EventBatch) -> Candidates {
     let mut bad_rows: Vec<usize> = Vec::new();
     let mut events: Vec<Option<Arc<EventRef>>> = vec![None; 0];
     events.resize(n, None);
-    let mut timestamps = RowTimestamps::new(n);
+    let mut timestamps = RowTimestamps::default();
     for (ri, rule) in rules.rules.iter().enumerate() {
         let stage_masks = &masks[ri];
         let any = stage_masks.iter().skip(1).fold(stage_masks[0].clone(), |a, b| &a | b);
@@ -442,22 +442,18 @@ fn key_product(cols: &[&ListArray], row: usize, keys: &[crate::rule::KeySpec]) -
 
 /// The rows' timestamps, each parsed once per batch however many rules want it (most
 /// rules share `@timestamp`).
+#[derive(Default)]
 struct RowTimestamps {
-    rows: usize,
     /// Per timestamp column: each row's parsed time, once known.
     columns: Vec<(usize, Vec<Option<Result<i64, String>>>)>,
 }
 
 impl RowTimestamps {
-    fn new(rows: usize) -> Self {
-        RowTimestamps { rows, columns: Vec::new() }
-    }
-
     fn get(&mut self, col: &ListArray, column: usize, row: usize) -> Result<i64, String> {
         let slot = match self.columns.iter().position(|(c, _)| *c == column) {
             Some(i) => i,
             None => {
-                self.columns.push((column, vec![None; self.rows]));
+                self.columns.push((column, vec![None; Array::len(col)]));
                 self.columns.len() - 1
             }
         };

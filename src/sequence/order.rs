@@ -87,6 +87,10 @@ impl Buffer {
             Buffer::Large(t) => t.len(),
         }
     }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// The reorder buffer of one partition.
@@ -175,7 +179,7 @@ impl Partition {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.buffer.len() == 0
+        self.buffer.is_empty()
     }
 
     pub fn len(&self) -> usize {
