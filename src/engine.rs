@@ -43,6 +43,8 @@ pub struct Stats {
     /// Lines refused (bad JSON, duplicate keys, no usable timestamp for a matching event).
     pub malformed: u64,
     pub precheck_dropped: u64,
+    /// Lines the scanner accepted on a known shape.
+    pub read_by_shape: u64,
     /// Stage matches, flattened per rule then stage.
     pub candidates: Vec<u64>,
     pub detections: u64,
@@ -68,6 +70,7 @@ pub struct Filtered {
     pub events: u64,
     pub bytes: u64,
     pub precheck_dropped: u64,
+    pub read_by_shape: u64,
     /// The chunk's `first_line` (0: numbered within the chunk) and its number of lines.
     pub first_line: u64,
     pub line_count: u64,
@@ -150,6 +153,7 @@ impl Engine {
         self.stats.events += f.events;
         self.stats.bytes += f.bytes;
         self.stats.precheck_dropped += f.precheck_dropped;
+        self.stats.read_by_shape += f.read_by_shape;
         self.stats.malformed += (f.errors.len() + f.candidates.errors.len()) as u64;
         for (a, b) in self.stats.candidates.iter_mut().zip(&f.candidates.stage_matches) {
             *a += b;
@@ -303,6 +307,7 @@ pub fn decode_and_filter_keeping(rules: &RuleSet, decoder: &mut Decoder, chunk: 
         events: decoded.events,
         bytes: chunk.bytes.len() as u64,
         precheck_dropped: decoded.precheck_dropped,
+        read_by_shape: decoded.read_by_shape,
         first_line: chunk.first_line,
         line_count: decoded.line_count,
     }

@@ -439,8 +439,8 @@ fn replay(
 
 fn summary(set: &RuleSet, s: &Stats, secs: f64) -> String {
     let mut out = format!(
-        "events: {}  bytes: {}  malformed: {}  precheck-dropped: {}  detections: {}\n",
-        s.events, s.bytes, s.malformed, s.precheck_dropped, s.detections
+        "events: {}  bytes: {}  malformed: {}  precheck-dropped: {}  read-by-shape: {}  detections: {}\n",
+        s.events, s.bytes, s.malformed, s.precheck_dropped, s.read_by_shape, s.detections
     );
     let mut i = 0;
     for r in &set.rules {

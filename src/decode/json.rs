@@ -15,6 +15,7 @@
 //! side buffer holding the unescaped string.
 
 mod plain;
+mod shape;
 
 /// Maximum nesting of objects and arrays. Elasticsearch's JSON parser (Jackson) refuses
 /// documents nested deeper than 1000 levels by default.
@@ -80,6 +81,15 @@ pub struct PathSet {
     edges: Vec<Edge>,
     arena: Vec<u8>,
     columns: usize,
+    /// Tells projections apart: the scanner's shape cache holds the columns of one.
+    id: u64,
+}
+
+/// Source of [`PathSet::id`]s.
+static PATH_SET_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_path_set_id() -> u64 {
+    PATH_SET_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Keys of an object checked for duplicates as they are read; an object with more is
@@ -91,7 +101,7 @@ const ROOT: u32 = 0;
 
 impl Default for PathSet {
     fn default() -> Self {
-        PathSet { columns_of: vec![None], edges: vec![Edge::default(); 16], arena: Vec::new(), columns: 0 }
+        PathSet { columns_of: vec![None], edges: vec![Edge::default(); 16], arena: Vec::new(), columns: 0, id: next_path_set_id() }
     }
 }
 
@@ -118,7 +128,7 @@ impl PathSet {
         // At most a quarter full, so probe runs stay short (half full cost a second
         // probe on most lookups of an all-rules projection).
         let size = (segments.len() * 4).next_power_of_two().max(16);
-        let mut set = PathSet { columns_of, edges: vec![Edge::default(); size], arena: Vec::new(), columns: fields.len() };
+        let mut set = PathSet { columns_of, edges: vec![Edge::default(); size], arena: Vec::new(), columns: fields.len(), id: next_path_set_id() };
         for (parent, seg, child) in segments {
             let edge = Edge { fingerprint: fingerprint(seg), parent, child, key_start: set.arena.len() as u32, key_len: seg.len() as u32 };
             set.arena.extend_from_slice(seg);
@@ -253,6 +263,11 @@ impl Scanner {
     /// [`JsonError`] when Elasticsearch would refuse the line.
     pub fn scan<S: ValueSink + ?Sized>(&mut self, line: &[u8], paths: &PathSet, sink: &mut S) -> Result<(), JsonError> {
         self.scan_line(line, paths, sink).map_err(|e| *e)
+    }
+
+    /// Lines accepted so far on their shape alone (the fast path's shape cache).
+    pub fn lines_read_by_shape(&self) -> u64 {
+        self.plain.shapes.hits
     }
 
     /// [`Self::scan`] without the fast path ([`plain`]): the reference it is tested
@@ -964,6 +979,92 @@ mod tests {
             proptest::prop_assert_eq!(&got, &want, "line {}", String::from_utf8_lossy(&line));
             proptest::prop_assert_eq!(fast.0, general.0, "line {}", String::from_utf8_lossy(&line));
         }
+    }
+
+    /// A JSON value as text whose scalars are all `\u{1}`: a shape to fill in.
+    fn json_template() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![4 => Just("\u{1}".to_owned()), 1 => Just("null".to_owned()), 1 => Just("true".to_owned())];
+        leaf.prop_recursive(4, 40, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec((json_key(), inner.clone()), 0..5)
+                    .prop_map(|members| format!("{{{}}}", members.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect::<Vec<_>>().join(","))),
+                proptest::collection::vec(inner, 0..4).prop_map(|items| format!("[{}]", items.join(","))),
+            ]
+        })
+    }
+
+    /// A scalar to put in a template: mostly valid strings and numbers, sometimes a value
+    /// of another kind, or one that is not JSON or not plain.
+    fn template_scalar() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            6 => "[a-c.:,{}\\[\\] é]{0,4}".prop_map(|s| format!("\"{s}\"")),
+            4 => "-?(0|[1-9][0-9]{0,3})(\\.[0-9]{1,2})?([eE][+-]?[0-9])?",
+            1 => proptest::sample::select(vec!["true", "false", "null", "{}", "[]", "[1]", "01", "1.", "-", "1e", "\"a\"b\"", "\"a\\\\b\"", "\"a", "tru", "1 ", " 1", "\"\\u0041\""]).prop_map(str::to_owned),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Lines of one shape with other values, read by one scanner (so all but the
+        /// first may be answered from its shape cache), answer exactly as the general
+        /// scanner does alone: the same values in the same order, or the same error.
+        #[test]
+        fn shape_cache_answers_as_the_general_scanner(
+            templates in proptest::collection::vec(proptest::collection::vec((json_key(), json_template()), 0..6), 1..3),
+            fills in proptest::collection::vec((0usize..2, proptest::collection::vec(template_scalar(), 1..12)), 1..12),
+        ) {
+            let templates: Vec<String> = templates.iter().map(|members| format!("{{{}}}", members.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect::<Vec<_>>().join(","))).collect();
+            let paths = PathSet::new(&["a", "b", "a.b", "b.a", "ab", "a.a.b"]);
+            let mut scanner = Scanner::new();
+            for (which, scalars) in fills {
+                let mut next = scalars.iter().cycle();
+                let line: String = templates[which % templates.len()].split('\u{1}').enumerate().fold(String::new(), |mut line, (i, piece)| {
+                    if i > 0 {
+                        line.push_str(next.next().map_or("0", String::as_str));
+                    }
+                    line.push_str(piece);
+                    line
+                });
+                let (mut fast, mut general) = (Collect::default(), Collect::default());
+                // As between batches: side-buffer offsets then compare equal.
+                scanner.side.clear();
+                let got = scanner.scan(line.as_bytes(), &paths, &mut fast);
+                let want = Scanner::new().scan_general(line.as_bytes(), &paths, &mut general);
+                proptest::prop_assert_eq!(&got, &want, "line {}", line);
+                proptest::prop_assert_eq!(fast.0, general.0, "line {}", line);
+            }
+        }
+    }
+
+    /// The shape cache answers lines of a known shape, and only those; a line of another
+    /// projection's shape is not answered from it.
+    #[test]
+    fn known_shapes_are_read_from_the_cache() {
+        let paths = PathSet::new(&["process.name", "process.pid", "b"]);
+        let base = r#"{"process":{"name":"bash","pid":107,"args":["-c","id"]},"b":true,"n":null}"#;
+        let mut s = Scanner::new();
+        let read = |s: &mut Scanner, line: &str, paths: &PathSet| {
+            let mut got = Collect::default();
+            let hits = s.plain.shapes.hits;
+            let r = s.scan(line.as_bytes(), paths, &mut got);
+            (r, got.0, s.plain.shapes.hits > hits)
+        };
+        assert_eq!(read(&mut s, base, &paths).2, false, "first line of a shape");
+        let line = base.replace("bash", "zsh -x").replace("107", "-1.5e3");
+        let (r, got, hit) = read(&mut s, &line, &paths);
+        assert_eq!((r, hit), (Ok(()), true));
+        let at = |text: &str| line.find(text).map(|p| (p as u32, (p + text.len()) as u32)).unwrap();
+        let [(a, b), (c, d), (e, f)] = [at("zsh -x"), at("-1.5e3"), at("true")];
+        assert_eq!(got, vec![(0, ValueRef::Line(a, b)), (1, ValueRef::Line(c, d)), (2, ValueRef::Line(e, f))]);
+        for other in [base.replace("true", "false"), base.replace("\"id\"", "\"id\",\"x\""), base.replace("null", "1"), base.replace("107", "\"107\"")] {
+            assert_eq!(read(&mut s, &other, &paths), (Ok(()), read(&mut Scanner::new(), &other, &paths).1, false), "{other}");
+        }
+        let (r, _, hit) = read(&mut s, &base.replace("107", "0107"), &paths);
+        assert!(r.is_err() && !hit);
+        let other_paths = PathSet::new(&["process.name"]);
+        let (_, got, hit) = read(&mut s, base, &other_paths);
+        assert_eq!((got.len(), hit), (1, false));
     }
 
     /// Which lines the fast path takes: plain ones (an Endpoint event, spaces around

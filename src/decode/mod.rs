@@ -146,6 +146,9 @@ pub struct Decoded {
     pub precheck_dropped: u64,
     /// Lines in the chunk, blank ones included.
     pub line_count: u64,
+    /// Lines accepted on a known shape (values read, keys not): how well the shape
+    /// cache fits the stream.
+    pub read_by_shape: u64,
 }
 
 /// Per-thread decoder: owns the scanner and builders, reused between chunks.
@@ -282,6 +285,7 @@ impl Decoder {
         let mut errors = Vec::new();
         let mut events = 0u64;
         let mut dropped = 0u64;
+        let shape_hits_before = self.scanner.lines_read_by_shape();
         // Offsets of anchor hits: a line with none cannot pass the pre-check.
         let hits: Option<Vec<usize>> = match &self.precheck {
             Some(pc) if self.gate.skip_remaining == 0 => {
@@ -384,6 +388,7 @@ impl Decoder {
             events,
             precheck_dropped: dropped,
             line_count: line_no - numbered_from,
+            read_by_shape: self.scanner.lines_read_by_shape() - shape_hits_before,
         }
     }
 

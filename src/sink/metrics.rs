@@ -76,6 +76,7 @@ impl Metrics {
             counter("bytes_total", "Bytes of events received.", s.bytes);
             counter("parse_errors_total", "Lines refused as malformed.", s.malformed);
             counter("precheck_dropped_total", "Lines dropped by the byte-level pre-check.", s.precheck_dropped);
+            counter("lines_read_by_shape_total", "Lines accepted on the shape of an earlier line (only their values read).", s.read_by_shape);
             counter("stage_matches_total", "Stage matches over all rules.", s.candidates.iter().sum());
             counter("detections_total", "Detections.", s.detections);
             counter("late_events_total", "Candidates that arrived after their partition's watermark.", s.sequence.late);
