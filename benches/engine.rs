@@ -109,6 +109,28 @@ fn benches(c: &mut Criterion) {
         })
     });
 
+    // The same lines, each made a shape of its own by a first key no other line has:
+    // what a stream of ever-new shapes costs (the shape cache misses on every line).
+    let unique: Vec<u8> = data
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .enumerate()
+        .flat_map(|(i, l)| [format!("{{\"k{i}\":0,").as_bytes(), &l[1..], b"\n"].concat())
+        .collect();
+    let unique_chunks = chunks_at(&unique, &cuts(&unique), &Origin::new("bench"));
+    g.bench_function(format!("decode all, no shape twice ({EVENTS} events, no precheck)"), |b| {
+        b.iter(|| {
+            let mut d = Decoder::new(rules.projection.clone(), None);
+            let (mut rows, mut by_shape) = (0usize, 0u64);
+            for ch in &unique_chunks {
+                let decoded = d.decode(black_box(ch));
+                rows += decoded.batch.num_rows();
+                by_shape += decoded.read_by_shape;
+            }
+            assert_eq!((rows as u64, by_shape), (EVENTS, 0));
+        })
+    });
+
     // Filter alone, over batches decoded without pre-check (every row evaluated).
     let mut d = Decoder::new(rules.projection.clone(), None);
     let decoded: Vec<_> = chunks.iter().map(|ch| (d.decode(ch).batch, ch.clone())).collect();

@@ -1067,6 +1067,40 @@ mod tests {
         assert_eq!((got.len(), hit), (1, false));
     }
 
+    /// Shapes parting at one node are kept up to a bound; more are read the slow way
+    /// (same answers) and, once many were refused, the cache starts over and learns the
+    /// stream's current shapes.
+    #[test]
+    fn shape_cache_is_bounded_and_starts_over() {
+        let paths = PathSet::new(&["v"]);
+        let mut s = Scanner::new();
+        let line = |k: usize| format!("{{\"k{k}\":1,\"v\":\"x\"}}");
+        let read = |s: &mut Scanner, k: usize| {
+            let hits = s.plain.shapes.hits;
+            let mut got = Collect::default();
+            assert_eq!(s.scan(line(k).as_bytes(), &paths, &mut got), Ok(()));
+            assert_eq!(got.0.len(), 1);
+            s.plain.shapes.hits > hits
+        };
+        let mut k = 0;
+        // Learn shapes until one is refused: the bound.
+        while {
+            read(&mut s, k);
+            read(&mut s, k)
+        } {
+            k += 1;
+        }
+        assert!((8..=64).contains(&k), "{k} shapes kept at one node");
+        assert!(read(&mut s, 0), "a kept shape is still read from the cache");
+        // A stream of ever-new shapes: the cache keeps starting over, so it learns more
+        // of them than fit at once.
+        let learned = (0..10_000).filter(|j| {
+            read(&mut s, 1_000_000 + j);
+            read(&mut s, 1_000_000 + j)
+        });
+        assert!(learned.count() > k, "no new shape learned after the first {k}");
+    }
+
     /// Which lines the fast path takes: plain ones (an Endpoint event, spaces around
     /// structure); not lines with a backslash, a tab or deep nesting, nor broken ones.
     #[test]

@@ -10,7 +10,7 @@
 //! to the general scanner, which then reports exactly what it always reports. Values are
 //! held back until the whole line is known good, so a retried line reports nothing twice.
 
-use super::shape::{Kind, Scalar, Shapes, NONE};
+use super::shape::{Kind, Read, Scalar, Shapes, NONE};
 use super::{fingerprint, valid_field_name, Cursor, KeyRef, PathSet, Scanner, ValueRef, ValueSink, ROOT};
 
 /// Deeper lines go to the general scanner (which enforces [`super::MAX_DEPTH`]).
@@ -48,7 +48,19 @@ impl Scanner {
         st.frames.clear();
         self.key_refs.clear();
         st.shapes.use_paths(paths.id);
-        let ok = is_plain(line) && (st.shapes.read(line, &mut st.held) || self.walk_and_learn(line, paths, &mut st));
+        let ok = is_plain(line)
+            && match st.shapes.read(line, &mut st.held) {
+                Read::Known => true,
+                Read::New => self.walk_and_learn(line, paths, &mut st),
+                Read::NoRoom => {
+                    st.held.clear();
+                    let ok = self.walk::<false>(line, paths, &mut st);
+                    if ok {
+                        st.shapes.refused();
+                    }
+                    ok
+                }
+            };
         if ok {
             for &(column, start, end) in &st.held {
                 sink.value(column, ValueRef::Line(start, end), &self.side);
@@ -63,14 +75,17 @@ impl Scanner {
     fn walk_and_learn(&mut self, line: &[u8], paths: &PathSet, st: &mut PlainState) -> bool {
         st.held.clear();
         st.scalars.clear();
-        let ok = self.walk(line, paths, st);
+        let ok = self.walk::<true>(line, paths, st);
         if ok {
             st.shapes.add(line, &st.scalars);
         }
         ok
     }
 
-    fn walk(&mut self, b: &[u8], paths: &PathSet, st: &mut PlainState) -> bool {
+    /// Walk the line's structure; with `LEARN`, also note its scalars for the shape
+    /// cache (a second copy of the loop without it: a stream of ever-new shapes must not
+    /// pay for what cannot be kept).
+    fn walk<const LEARN: bool>(&mut self, b: &[u8], paths: &PathSet, st: &mut PlainState) -> bool {
         let mut i = skip_spaces(b, 0);
         if b.get(i) != Some(&b'{') {
             return false;
@@ -116,7 +131,9 @@ impl Scanner {
                     if let Some(col) = column {
                         st.held.push((col, i as u32 + 1, close as u32));
                     }
-                    st.scalars.push(Scalar { kind: Kind::Str, column: column.unwrap_or(NONE), start: i as u32 + 1, end: close as u32 });
+                    if LEARN {
+                        st.scalars.push(Scalar { kind: Kind::Str, column: column.unwrap_or(NONE), start: i as u32 + 1, end: close as u32 });
+                    }
                     i = close + 1;
                 }
                 b'{' | b'[' => {
@@ -153,7 +170,7 @@ impl Scanner {
                         b't' | b'f' => column.map(|_| Kind::Bool((end - start) as u8)),
                         _ => Some(Kind::Num),
                     };
-                    if let Some(kind) = kind {
+                    if let (true, Some(kind)) = (LEARN, kind) {
                         st.scalars.push(Scalar { kind, column: column.unwrap_or(NONE), start: start as u32, end: end as u32 });
                     }
                     i = cursor.i;

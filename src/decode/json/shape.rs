@@ -31,7 +31,7 @@ use super::Cursor;
 /// [`MISSES_BEFORE_RESET`]), so a stream whose shapes change is followed.
 const MAX_NODES: usize = 1 << 14;
 const MAX_LITERAL_BYTES: usize = 1 << 20;
-/// Lines of unknown shape, met while the tree is full, after which it is cleared.
+/// Lines of a new shape refused for want of room, after which the tree is cleared.
 const MISSES_BEFORE_RESET: u32 = 4096;
 /// Shapes that part at one node: beyond them a new shape is not added there, so lines
 /// built to part early (thousands of first keys) cost a bounded search, not one compare
@@ -52,6 +52,18 @@ pub(super) enum Kind {
 }
 
 pub(super) const NONE: u32 = u32::MAX;
+
+/// What [`Shapes::read`] made of a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Read {
+    /// A known shape: the values are read.
+    Known,
+    /// Not a known shape, and there is room for it.
+    New,
+    /// Not a known shape, and no room where it parts from the known ones: not worth
+    /// learning (see [`Shapes::refused`]).
+    NoRoom,
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Node {
@@ -84,7 +96,7 @@ pub(super) struct Shapes {
     nodes: Vec<Node>,
     /// Literal texts, followed by 16 spare bytes so a vector compare may read past one.
     literals: Vec<u8>,
-    misses_while_full: u32,
+    refused_since_reset: u32,
     pub hits: u64,
     pub misses: u64,
 }
@@ -105,13 +117,13 @@ impl Shapes {
         self.nodes.push(Node { literal_start: 0, literal_len: 0, kind: Kind::End, column: NONE, first_child: NONE, next_sibling: NONE, children: 0 });
         self.literals.clear();
         self.literals.resize(PAD, 0);
-        self.misses_while_full = 0;
+        self.refused_since_reset = 0;
     }
 
-    /// Read `line` (plain: no backslash, no byte below 0x20) as a known shape: `true` and
-    /// its projected values in `held` (column, start, end) in line order, or `false`
-    /// (`held` then holds garbage for the caller to clear).
-    pub fn read(&mut self, b: &[u8], held: &mut Vec<(u32, u32, u32)>) -> bool {
+    /// Read `line` (plain: no backslash, no byte below 0x20) as a known shape: its
+    /// projected values then are in `held` (column, start, end) in line order; otherwise
+    /// `held` holds garbage for the caller to clear.
+    pub fn read(&mut self, b: &[u8], held: &mut Vec<(u32, u32, u32)>) -> Read {
         let nodes = &self.nodes;
         let mut node = 0usize;
         let mut i = 0usize;
@@ -119,11 +131,10 @@ impl Shapes {
             let mut child = nodes[node].first_child;
             let next = loop {
                 let Some(n) = nodes.get(child as usize) else {
-                    self.misses += 1;
-                    return false;
+                    return self.miss(node);
                 };
                 let len = n.literal_len as usize;
-                if self.literal_at(b, i, n) && (n.kind != Kind::End || i + len == b.len()) {
+                if self.literal_at(b, i, n) && (!matches!(n.kind, Kind::End) || i + len == b.len()) {
                     break n;
                 }
                 child = n.next_sibling;
@@ -132,12 +143,11 @@ impl Shapes {
             match next.kind {
                 Kind::End => {
                     self.hits += 1;
-                    return true;
+                    return Read::Known;
                 }
                 Kind::Str => {
                     let Some((close, _)) = find_quote(b, i) else {
-                        self.misses += 1;
-                        return false;
+                        return self.miss(node);
                     };
                     if next.column != NONE {
                         held.push((next.column, i as u32, close as u32));
@@ -147,8 +157,7 @@ impl Shapes {
                 Kind::Num => {
                     let mut cursor = Cursor { b, i };
                     let Ok((start, end)) = cursor.number() else {
-                        self.misses += 1;
-                        return false;
+                        return self.miss(node);
                     };
                     if next.column != NONE {
                         held.push((next.column, start as u32, end as u32));
@@ -165,40 +174,63 @@ impl Shapes {
         }
     }
 
+    /// A line parted from the known shapes below `node`.
+    #[inline(never)]
+    fn miss(&mut self, node: usize) -> Read {
+        self.misses += 1;
+        if self.nodes[node].children >= MAX_CHILDREN || self.nodes.len() >= MAX_NODES {
+            Read::NoRoom
+        } else {
+            Read::New
+        }
+    }
+
+    /// A line of a new shape was not added for want of room; after
+    /// [`MISSES_BEFORE_RESET`] of them the tree starts over, so shapes that came first do
+    /// not keep out the stream's later ones for good.
+    pub fn refused(&mut self) {
+        self.refused_since_reset += 1;
+        if self.refused_since_reset >= MISSES_BEFORE_RESET {
+            self.clear();
+        }
+    }
+
     /// Whether `b[i..]` starts with `n`'s literal.
     #[inline(always)]
     fn literal_at(&self, b: &[u8], i: usize, n: &Node) -> bool {
         let (start, len) = (n.literal_start as usize, n.literal_len as usize);
-        let Some(text) = b.get(i..i + len) else { return false };
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::x86_64::*;
-            if len <= 16 && i + 16 <= b.len() {
-                // SAFETY: SSE2 is part of the x86_64 baseline; the line has 16 bytes at
-                // `i` (checked), and the literals 16 at `start`: each literal is followed
-                // by at least PAD bytes (the spare ones or later literals).
+            let blocks = len.div_ceil(16);
+            if i + 16 * blocks <= b.len() {
+                // SAFETY: SSE2 is part of the x86_64 baseline; the line has the bytes read
+                // (checked), and so have the literals: each literal is followed by at
+                // least PAD = 16 bytes (the spare ones or later literals), and the last
+                // block read ends less than 16 bytes after the literal.
                 unsafe {
-                    debug_assert!(start + 16 <= self.literals.len());
-                    let x = _mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>());
-                    let y = _mm_loadu_si128(self.literals.as_ptr().add(start).cast::<__m128i>());
-                    let equal = _mm_movemask_epi8(_mm_cmpeq_epi8(x, y)) as u32;
-                    let wanted = (1u32 << len) - 1;
-                    return equal & wanted == wanted;
+                    debug_assert!(start + 16 * blocks <= self.literals.len());
+                    for k in 0..blocks {
+                        let x = _mm_loadu_si128(b.as_ptr().add(i + 16 * k).cast::<__m128i>());
+                        let y = _mm_loadu_si128(self.literals.as_ptr().add(start + 16 * k).cast::<__m128i>());
+                        let equal = _mm_movemask_epi8(_mm_cmpeq_epi8(x, y)) as u32;
+                        let wanted = (1u32 << (len - 16 * k).min(16)) - 1;
+                        if equal & wanted != wanted {
+                            return false;
+                        }
+                    }
+                    return true;
                 }
             }
         }
-        text == &self.literals[start..start + len]
+        b.get(i..i + len) == self.literals.get(start..start + len)
     }
 
     /// Add the shape of `b`, a line the walk accepted, whose strings, numbers and
     /// projected booleans are `scalars` (in line order).
     pub fn add(&mut self, b: &[u8], scalars: &[Scalar]) {
         if self.nodes.len() + scalars.len() + 1 > MAX_NODES || self.literals.len() + b.len() > MAX_LITERAL_BYTES {
-            self.misses_while_full += 1;
-            if self.misses_while_full >= MISSES_BEFORE_RESET {
-                self.clear();
-            }
-            return;
+            return self.refused();
         }
         // The literal before each scalar, and where the next literal starts.
         let split = |s: Scalar, from: usize| match s.kind {
@@ -216,7 +248,7 @@ impl Shapes {
             from = next;
             match self.find_child(node, &b[literal.clone()], s.kind, s.column) {
                 Some(child) => node = child,
-                None if self.nodes[node].children >= MAX_CHILDREN => return,
+                None if self.nodes[node].children >= MAX_CHILDREN => return self.refused(),
                 None => {
                     node = self.push_child(node, &b[literal], s.kind, s.column);
                     for s in ops.by_ref() {
