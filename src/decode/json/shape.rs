@@ -96,7 +96,9 @@ pub(super) struct Shapes {
     nodes: Vec<Node>,
     /// Literal texts, followed by 16 spare bytes so a vector compare may read past one.
     literals: Vec<u8>,
+    /// New shapes not added for want of room since the tree last started over.
     refused_since_reset: u32,
+    /// Lines read as a known shape, and lines that were not.
     pub hits: u64,
     pub misses: u64,
 }
