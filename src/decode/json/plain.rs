@@ -51,15 +51,8 @@ impl Scanner {
         let ok = is_plain(line)
             && match st.shapes.read(line, &mut st.held) {
                 Read::Known => true,
-                Read::New => self.walk_and_learn(line, paths, &mut st),
-                Read::NoRoom => {
-                    st.held.clear();
-                    let ok = self.walk::<false>(line, paths, &mut st);
-                    if ok {
-                        st.shapes.refused();
-                    }
-                    ok
-                }
+                Read::New => self.walk_new_shape::<true>(line, paths, &mut st),
+                Read::NoRoom => self.walk_new_shape::<false>(line, paths, &mut st),
             };
         if ok {
             for &(column, start, end) in &st.held {
@@ -71,13 +64,18 @@ impl Scanner {
         ok
     }
 
-    /// [`Self::walk`] for a line of no known shape; its shape is known afterwards.
-    fn walk_and_learn(&mut self, line: &[u8], paths: &PathSet, st: &mut PlainState) -> bool {
+    /// [`Self::walk`] for a line of no known shape: with `LEARN` (there is room for it)
+    /// its shape is known afterwards; without, the refusal is counted. (Inlined: as a
+    /// call it cost lines of ever-new shapes 3.8 % more instructions, callgrind.)
+    #[inline(always)]
+    fn walk_new_shape<const LEARN: bool>(&mut self, line: &[u8], paths: &PathSet, st: &mut PlainState) -> bool {
         st.held.clear();
         st.scalars.clear();
-        let ok = self.walk::<true>(line, paths, st);
-        if ok {
-            st.shapes.add(line, &st.scalars);
+        let ok = self.walk::<LEARN>(line, paths, st);
+        match (ok, LEARN) {
+            (true, true) => st.shapes.add(line, &st.scalars),
+            (true, false) => st.shapes.refused(),
+            (false, _) => {}
         }
         ok
     }

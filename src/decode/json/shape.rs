@@ -27,12 +27,12 @@ use super::plain::find_quote;
 use super::Cursor;
 
 /// Nodes and literal bytes kept per scanner: about 100 typical event shapes. Beyond it
-/// new shapes are not added; when lines then keep missing, the tree starts over (see
-/// [`MISSES_BEFORE_RESET`]), so a stream whose shapes change is followed.
+/// new shapes are not added; when they keep coming, the tree starts over (see
+/// [`REFUSALS_BEFORE_RESET`]), so a stream whose shapes change is followed.
 const MAX_NODES: usize = 1 << 14;
 const MAX_LITERAL_BYTES: usize = 1 << 20;
 /// Lines of a new shape refused for want of room, after which the tree is cleared.
-const MISSES_BEFORE_RESET: u32 = 4096;
+const REFUSALS_BEFORE_RESET: u32 = 4096;
 /// Shapes that part at one node: beyond them a new shape is not added there, so lines
 /// built to part early (thousands of first keys) cost a bounded search, not one compare
 /// per shape known.
@@ -98,9 +98,8 @@ pub(super) struct Shapes {
     literals: Vec<u8>,
     /// New shapes not added for want of room since the tree last started over.
     refused_since_reset: u32,
-    /// Lines read as a known shape, and lines that were not.
+    /// Lines read as a known shape.
     pub hits: u64,
-    pub misses: u64,
 }
 
 const PAD: usize = 16;
@@ -178,8 +177,7 @@ impl Shapes {
 
     /// A line parted from the known shapes below `node`.
     #[inline(never)]
-    fn miss(&mut self, node: usize) -> Read {
-        self.misses += 1;
+    fn miss(&self, node: usize) -> Read {
         if self.nodes[node].children >= MAX_CHILDREN || self.nodes.len() >= MAX_NODES {
             Read::NoRoom
         } else {
@@ -188,11 +186,11 @@ impl Shapes {
     }
 
     /// A line of a new shape was not added for want of room; after
-    /// [`MISSES_BEFORE_RESET`] of them the tree starts over, so shapes that came first do
+    /// [`REFUSALS_BEFORE_RESET`] of them the tree starts over, so shapes that came first do
     /// not keep out the stream's later ones for good.
     pub fn refused(&mut self) {
         self.refused_since_reset += 1;
-        if self.refused_since_reset >= MISSES_BEFORE_RESET {
+        if self.refused_since_reset >= REFUSALS_BEFORE_RESET {
             self.clear();
         }
     }
@@ -225,7 +223,7 @@ impl Shapes {
                 }
             }
         }
-        b.get(i..i + len) == self.literals.get(start..start + len)
+        b.get(i..i + len).is_some_and(|text| *text == self.literals[start..start + len])
     }
 
     /// Add the shape of `b`, a line the walk accepted, whose strings, numbers and
